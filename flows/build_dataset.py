@@ -1,0 +1,149 @@
+"""Flow `build_dataset`: a raw dataset in its official layout → a versioned, validated store
+(`<data-root>/stores/<dataset>/<version>/`, DESIGN "The store").
+
+discover → checksum → version digest → (up to date? stop) → build the missing shards in parallel, one writer
+each → merge the manifest → Great Expectations → landmark PCA → montage → card.json (marks it complete).
+Run: `talkface build --dataset grid --raw-root RAW --data-root DATA` or `python -m flows.build_dataset …`.
+"""
+from __future__ import annotations
+
+import base64
+import os
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow, get_run_logger
+from prefect.context import get_run_context
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import as_completed
+from prefect.runtime import flow_run
+from prefect.task_runners import ProcessPoolTaskRunner
+from pydantic import BaseModel, Field
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from storage import card, manifest, shards, store
+from tasks.build import plan_shards
+from tasks.datasets import grid
+from tasks.preprocess import PREPROCESS_VERSION, PreprocessParams
+from tasks.steps import build as steps
+
+LABEL_FILES = {"grid": grid.label_files}
+
+
+class BuildParams(BaseModel):
+    """Parameters of a dataset build (the Prefect UI form)."""
+
+    dataset: Literal["grid"] = Field("grid", description="dataset whose official layout `raw_root` holds")
+    raw_root: Path = Field(..., description="root of the raw dataset, e.g. the folder holding s1/ and alignments/")
+    data_root: Path = Field(Path("data"), description="stores go to <data_root>/stores/<dataset>/<version>/")
+    crop_size: int = Field(128, ge=32, le=512, description="aligned face crop side (px)")
+    mouth_size: int = Field(64, ge=16, le=256, description="mouth crop side (px)")
+    workers: int = Field(1, ge=1, le=256, description="parallel shard builders (processes)")
+    shard_size: int = Field(16, ge=1, le=4096, description="clips per shard")
+
+
+@contextmanager
+def _children_share_api():
+    """Spawned workers find this run's Prefect API: with no PREFECT_API_URL set (the embedded default) each
+    would otherwise start a temporary server of its own (seconds each), so the URL of the one in use is passed
+    down through the environment for the pool's lifetime."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    os.environ["PREFECT_API_URL"] = str(get_run_context().client.api_url)
+    try:
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]building shards"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+                    TimeElapsedColumn())
+
+
+def _publish(store_dir: Path, table, montage_png: Path | None, version: str) -> None:
+    """Prefect artifacts: counts per split and status, the quarantine list with reasons, the montage."""
+    counts = card.counts(table)["by_split"]
+    create_table_artifact(
+        key="build-counts",
+        table=[{"split": s, "ok": c.get("ok", 0), "quarantined": c.get("quarantined", 0)} for s, c in counts.items()],
+        description=f"Clips per split and status, store {version}",
+    )
+    bad = table[table.status != manifest.OK]
+    create_table_artifact(
+        key="build-quarantine",
+        table=[{"clip_id": r.clip_id, "source_path": r.source_path, "reason": r.reason} for r in bad.itertuples()]
+        or [{"clip_id": "", "source_path": "", "reason": "nothing quarantined"}],
+        description=f"{len(bad)} quarantined clips of store {version}",
+    )
+    if montage_png:
+        data = base64.b64encode(montage_png.read_bytes()).decode()
+        create_markdown_artifact(
+            key="build-montage",
+            markdown=f"# Sample crops of store `{version}`\n\n`{montage_png}`\n\n![montage](data:image/png;base64,{data})",
+            description="Face crops with their 68 landmarks",
+        )
+
+
+@flow(name="build_dataset")
+def build_dataset(params: BuildParams) -> str:
+    """Build (or resume, or confirm up to date) the store for `params`; returns the store's path."""
+    log = get_run_logger()
+    started = datetime.now(timezone.utc)
+    raw_root, data_root = params.raw_root.resolve(), params.data_root.resolve()
+    pre = PreprocessParams(crop_size=params.crop_size, mouth_size=params.mouth_size)
+
+    clips = steps.discover_clips(params.dataset, raw_root)
+    sums = steps.checksum_sources(clips, LABEL_FILES[params.dataset](raw_root), raw_root)
+    settings = {"dataset": params.dataset, "shard_size": params.shard_size, **pre.model_dump()}
+    version = store.version_digest(list(sums.items()), settings, PREPROCESS_VERSION)
+    out = store.store_dir(data_root, params.dataset, version)
+    log.info("%d source clips under %s → store %s", len(clips), raw_root, out)
+    if store.is_complete(out):
+        log.info("store %s is up to date (version %s): nothing to do", out, version)
+        return str(out)
+
+    plan = plan_shards(clips, params.shard_size)
+    done = set(shards.completed(out))
+    todo = [(name, group) for name, group in plan if name not in done]
+    if done:
+        log.info("resuming: %d of %d shards already complete, building the other %d", len(done), len(plan), len(todo))
+    totals = {"ok": 0, "quarantined": 0}
+    with _progress() as bar:
+        task_id = bar.add_task("shards", total=len(plan), completed=len(done), note="")
+
+        def count(result: dict) -> None:
+            for k in totals:
+                totals[k] += result[k]
+            bar.update(task_id, advance=1, note=f"{totals['ok']} ok, {totals['quarantined']} quarantined")
+
+        if params.workers == 1 or len(todo) <= 1:
+            for name, group in todo:
+                count(steps.build_shard(out, name, group, sums, pre))
+        else:
+            with _children_share_api(), ProcessPoolTaskRunner(max_workers=min(params.workers, len(todo))) as runner:
+                futures = [runner.submit(steps.build_shard, {"store_dir": out, "name": name, "clips": group,
+                                                             "sha256": sums, "params": pre}) for name, group in todo]
+                for future in as_completed(futures):
+                    count(future.result())
+
+    steps.merge_manifest(out, [name for name, _ in plan])
+    validation = steps.validate_store(out, pre.fps, pre.sample_rate)
+    steps.fit_landmark_pca(out)
+    montage_png = steps.draw_montage(out)
+    table = steps.read_manifest(out)
+    _publish(out, table, montage_png, version)
+    store.write_card(out, card.make_card(params.dataset, version, {**settings, "raw_root": str(raw_root)}, table,
+                                         validation, started, flow_run.get_id()))
+    c = card.counts(table)
+    log.info("store %s complete: %d clips, %d ok, %d quarantined", out, c["clips"], c["ok"], c["quarantined"])
+    return str(out)
+
+
+if __name__ == "__main__":
+    from flows.cli import app
+
+    app(["build", *__import__("sys").argv[1:]])

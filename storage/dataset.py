@@ -1,0 +1,228 @@
+"""Reading a store for training: clip reader, ATVGnet MFCC windows, the AT-net torch Dataset and its DataLoader.
+
+Store layout and field meanings: DESIGN "The store" and `storage.manifest`. Per clip, the manifest gives
+`shard, frame_start, n_frames` (rows of the shard's per-frame arrays at 25 fps) and `mfcc_start, n_mfcc` (rows of the
+shard's `mfcc` float32 (A, 13) at 100 Hz, c0 = log-energy).
+
+ATVGnet audio input (Chen et al. CVPR 2019; public code `code/dataset.py`, `code/demo.py`): for video frame t the
+window `mfcc[4(t-3) : 4(t+4), 1:]`, float32 (28, 12) = 0.28 s centred on t, c0 dropped. 4 MFCC frames per video frame
+because 100 Hz / 25 fps = 4. Rows before the clip's first or after its last MFCC frame repeat the edge row.
+
+Zarr groups are opened lazily, on first use in each process, so DataLoader workers started with "spawn" each open
+their own (the dataset pickles without them).
+"""
+from __future__ import annotations
+
+import os
+import random
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+import zarr
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from storage import manifest
+from tasks.landmark_pca import LandmarkPCA
+from tasks.landmark_pca import load as load_pca
+
+MFCC_PER_FRAME = 4  # 100 Hz MFCC / 25 fps video
+WINDOW_BEFORE, WINDOW_AFTER = 3, 4  # video frames: the window covers [t-3, t+4) -> 7 * 4 = 28 MFCC rows
+
+
+def mfcc_windows(mfcc: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """ATVGnet MFCC windows: mfcc float (A, 13) at 100 Hz, frames int (n,) video frame indices -> float32 (n, 28, 12).
+
+    Window for frame t = `mfcc[4(t-3) : 4(t+4), 1:]` with out-of-range rows replaced by the nearest edge row.
+    Raises ValueError when mfcc is not (A >= 1, 13).
+    """
+    if mfcc.ndim != 2 or mfcc.shape[1] != 13 or len(mfcc) == 0:
+        raise ValueError(f"mfcc must be (A >= 1, 13), got {mfcc.shape}")
+    offsets = np.arange(-WINDOW_BEFORE * MFCC_PER_FRAME, WINDOW_AFTER * MFCC_PER_FRAME)  # -12 .. 15
+    rows = np.clip(MFCC_PER_FRAME * np.asarray(frames)[:, None] + offsets[None, :], 0, len(mfcc) - 1)  # (n, 28)
+    return np.ascontiguousarray(mfcc[rows, 1:], dtype=np.float32)
+
+
+def ok_clips(store_dir: Path, split: str) -> pd.DataFrame:
+    """The manifest rows of a split's ok clips, sorted by clip_id, index reset. Raises ValueError when there are none."""
+    rows = manifest.read(Path(store_dir) / "manifest.parquet")
+    rows = rows[(rows["status"] == manifest.OK) & (rows["split"] == split)]
+    if rows.empty:
+        raise ValueError(f"{store_dir}: no ok clip in split {split!r}")
+    return rows.sort_values("clip_id").reset_index(drop=True)
+
+
+class ClipReader:
+    """Reads one clip's arrays from a store through the manifest offsets; opens each shard's zarr group once per process.
+
+    Picklable: the open groups are dropped when pickled and reopened on first use in the new process.
+    """
+
+    def __init__(self, store_dir: Path):
+        self.store_dir = Path(store_dir)
+        self._groups: dict[str, zarr.Group] = {}
+        self._pid = os.getpid()
+
+    def __getstate__(self) -> dict:
+        return {"store_dir": self.store_dir}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["store_dir"])
+
+    def group(self, shard: str) -> zarr.Group:
+        """The shard's zarr group, opened read-only on first use in this process."""
+        if self._pid != os.getpid():  # forked: do not share handles with the parent
+            self._groups, self._pid = {}, os.getpid()
+        if shard not in self._groups:
+            self._groups[shard] = zarr.open_group(self.store_dir / "shards" / f"{shard}.zarr", mode="r")
+        return self._groups[shard]
+
+    def landmarks(self, row) -> np.ndarray:
+        """float32 (n_frames, 68, 2), crop pixels (x, y)."""
+        s = int(row.frame_start)
+        return np.asarray(self.group(row.shard)["landmarks"][s : s + int(row.n_frames)], dtype=np.float32)
+
+    def mfcc(self, row) -> np.ndarray:
+        """float32 (n_mfcc, 13) at 100 Hz, c0 = log-energy."""
+        s = int(row.mfcc_start)
+        return np.asarray(self.group(row.shard)["mfcc"][s : s + int(row.n_mfcc)], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Window:
+    clip: int  # row in the dataset's clip table
+    start: int  # first video frame of the window, within the clip
+
+
+class ATNetDataset(Dataset):
+    """AT-net training samples from a store split: windows of T consecutive video frames of one ok clip.
+
+    Item i is a dict of float32 tensors (Chen et al. CVPR 2019, Sec. 3.1; public code `GRID_1D_lstm_landmark_pca`):
+      example_landmarks (6,): PCA coefficients of one frame of the same clip, drawn from
+                              `np.random.default_rng((seed, i))`, so fixed per (seed, item);
+      mfcc (T, 28, 12): `mfcc_windows` for the window's T frames;
+      landmarks (T, 6): PCA coefficients of the window's T frames (the targets).
+    Windows start at frames 0, stride, 2*stride, ... up to n_frames - T; clips shorter than T give none.
+
+    pca: the LandmarkPCA to project with; default `<store_dir>/pca.npz` (FileNotFoundError when absent).
+    cache_clips: how many clips' arrays (PCA coefficients and MFCC, ~50 kB for a 3 s clip) each process keeps, LRU.
+    Raises ValueError when the split has no ok clip or no clip of at least T frames.
+    """
+
+    def __init__(
+        self,
+        store_dir: Path,
+        split: str = "train",
+        *,
+        pca: LandmarkPCA | None = None,
+        T: int = 16,
+        stride: int = 1,
+        seed: int = 0,
+        cache_clips: int = 512,
+    ):
+        if T < 1 or stride < 1:
+            raise ValueError(f"T and stride must be >= 1, got T={T}, stride={stride}")
+        self.store_dir, self.split, self.T, self.stride, self.seed = Path(store_dir), split, T, stride, seed
+        self.pca = pca if pca is not None else load_pca(self.store_dir / "pca.npz")
+        self.clips = ok_clips(self.store_dir, split)
+        self.windows = [
+            Window(c, s) for c, n in enumerate(self.clips["n_frames"]) for s in range(0, int(n) - T + 1, stride)
+        ]
+        if not self.windows:
+            raise ValueError(f"{store_dir}: no clip of split {split!r} has {T} frames")
+        self.reader = ClipReader(self.store_dir)
+        self.cache_clips = cache_clips
+        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_cache"] = OrderedDict()  # each worker fills its own
+        return state
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def clip_arrays(self, clip: int) -> tuple[np.ndarray, np.ndarray]:
+        """(PCA coefficients float32 (n_frames, 6), MFCC float32 (n_mfcc, 13)) of one clip, read once and cached."""
+        if clip in self._cache:
+            self._cache.move_to_end(clip)
+            return self._cache[clip]
+        row = self.clips.iloc[clip]
+        arrays = (self.pca.to_pca(self.reader.landmarks(row)), self.reader.mfcc(row))
+        self._cache[clip] = arrays
+        if len(self._cache) > self.cache_clips:
+            self._cache.popitem(last=False)
+        return arrays
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        w = self.windows[i]
+        coeffs, mfcc = self.clip_arrays(w.clip)
+        example = int(np.random.default_rng((self.seed, i)).integers(len(coeffs)))
+        frames = np.arange(w.start, w.start + self.T)
+        return {
+            "example_landmarks": torch.from_numpy(coeffs[example].copy()),  # (6,)
+            "mfcc": torch.from_numpy(mfcc_windows(mfcc, frames)),  # (T, 28, 12)
+            "landmarks": torch.from_numpy(coeffs[frames].copy()),  # (T, 6)
+        }
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Endless batches of indices whose order depends only on (seed, step): batch k is the (k mod E)-th batch of
+    epoch k // E's permutation, E = n // batch_size (the last partial batch of an epoch is dropped).
+
+    Starting at `start_step` yields exactly what an uninterrupted run yields from that step on, so a resumed
+    training sees the same data. Raises ValueError when n < batch_size.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0, start_step: int = 0):
+        if n < batch_size or batch_size < 1:
+            raise ValueError(f"need 1 <= batch_size <= n, got batch_size={batch_size}, n={n}")
+        self.n, self.batch_size, self.seed, self.start_step = n, batch_size, seed, start_step
+        self.batches_per_epoch = n // batch_size
+
+    def permutation(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.n, generator=g)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step, epoch, perm = self.start_step, None, None
+        while True:
+            e, b = divmod(step, self.batches_per_epoch)
+            if e != epoch:
+                epoch, perm = e, self.permutation(e)
+            yield perm[b * self.batch_size : (b + 1) * self.batch_size].tolist()
+            step += 1
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader worker_init_fn: seed numpy and python from the worker's torch seed (itself from the loader's generator)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_dataloader(
+    dataset: Dataset,
+    batch_size: int = 16,
+    *,
+    seed: int = 0,
+    shuffle: bool = True,
+    drop_last: bool = True,
+    num_workers: int = 0,
+    batch_sampler: Sampler | None = None,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """A reproducible DataLoader: seeded generator, `seed_worker`, and with num_workers > 0 persistent "spawn" workers.
+
+    With `batch_sampler` (e.g. `StepBatchSampler`), batch_size, shuffle and drop_last are not used.
+    """
+    workers = dict(num_workers=num_workers, worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed))
+    if num_workers > 0:
+        workers.update(persistent_workers=True, multiprocessing_context="spawn")
+    if batch_sampler is not None:
+        return DataLoader(dataset, batch_sampler=batch_sampler, pin_memory=pin_memory, **workers)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, pin_memory=pin_memory, **workers)

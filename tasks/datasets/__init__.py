@@ -1,0 +1,19 @@
+"""Dataset adapters: each turns a raw dataset in its official layout into sorted `ClipSource` records."""
+from __future__ import annotations
+
+from tasks.datasets.base import ClipSource
+from tasks.datasets import grid
+
+ADAPTERS = {"grid": grid.discover}
+
+
+def discover(dataset: str, raw_root):
+    """Every clip of `dataset` under `raw_root`, sorted by clip_id. Raises ValueError for an unknown dataset."""
+    try:
+        adapter = ADAPTERS[dataset]
+    except KeyError:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(ADAPTERS)}") from None
+    return adapter(raw_root)
+
+
+__all__ = ["ClipSource", "discover", "ADAPTERS"]

@@ -1,0 +1,88 @@
+"""One source clip → the store's per-clip arrays (DESIGN, "Preprocessing"): decode at 25 fps, track landmarks,
+smooth and align, cut the face and mouth crops, extract 16 kHz mono audio and its MFCC.
+
+Anything that makes a clip unusable raises `ClipError` whose message is the manifest's quarantine reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from tasks import align, audio, media
+from tasks.face import FaceTracker
+
+# Bump when a change to the preprocessing changes its output: it is part of every store's version digest.
+PREPROCESS_VERSION = "1"
+
+
+class PreprocessParams(BaseModel):
+    """Preprocessing parameters; all of them enter the store's version digest."""
+
+    fps: float = Field(25.0, description="video frame rate of the store (frames/s)")
+    sample_rate: int = Field(16000, description="audio sample rate of the store (Hz)")
+    crop_size: int = Field(128, ge=32, le=512, description="side of the aligned face crop (px)")
+    mouth_size: int = Field(64, ge=16, le=256, description="side of the mouth crop (px)")
+    smooth_window: int = Field(7, ge=1, description="frames over which the alignment points are averaged")
+    max_missing_fraction: float = Field(
+        0.2, ge=0, le=1, description="largest share of frames without a face that interpolation may fill"
+    )
+    min_frames: int = Field(8, ge=1, description="shortest usable clip (frames at `fps`)")
+
+
+class ClipError(RuntimeError):
+    """A clip that cannot enter the store; `str(exc)` is the quarantine reason."""
+
+
+@dataclass
+class ClipArrays:
+    """Everything the store keeps for one clip (DESIGN table): shapes per frame N, sample S, MFCC frame A."""
+
+    face: np.ndarray  # uint8 (N, crop, crop, 3) RGB
+    mouth: np.ndarray  # uint8 (N, mouth, mouth, 3) RGB
+    landmarks: np.ndarray  # float32 (N, 68, 2) crop pixels
+    landmarks_src: np.ndarray  # float32 (N, 68, 2) source pixels
+    transform: np.ndarray  # float32 (N, 2, 3) source → crop
+    audio: np.ndarray  # int16 (S,) at sample_rate
+    mfcc: np.ndarray  # float32 (A, 13) at 100 Hz
+    fps_source: float
+    duration_s: float
+    faces_missing: int
+
+
+def preprocess_clip(path: Path, params: PreprocessParams, tracker: FaceTracker | None = None) -> ClipArrays:
+    """Run the whole per-clip pipeline on the video at `path`. Raises ClipError with the quarantine reason."""
+    tracker = tracker or FaceTracker()
+    try:
+        decoded = media.decode(path, params.fps, params.sample_rate)
+    except media.MediaError as exc:
+        raise ClipError(str(exc)) from None
+    frames, wave = decoded.frames, decoded.audio
+    n = len(frames)
+    if n < params.min_frames:
+        raise ClipError(f"too short: {n} frames decoded (< {params.min_frames}); truncated or damaged file?")
+
+    track = tracker.track(frames)
+    if track.missing == n:
+        raise ClipError(f"no face in {n}/{n} frames")
+    if track.missing > params.max_missing_fraction * n:
+        raise ClipError(f"no face in {track.missing}/{n} frames (more than {params.max_missing_fraction:.0%})")
+    landmarks_src = align.interpolate_missing(track.landmarks)
+
+    transform = align.face_transforms(landmarks_src, params.crop_size, params.smooth_window)
+    landmarks = align.apply(transform, landmarks_src)
+    mouth_transform = align.mouth_transforms(transform, landmarks, params.mouth_size)
+    return ClipArrays(
+        face=align.warp(frames, transform, params.crop_size),
+        mouth=align.warp(frames, mouth_transform, params.mouth_size),
+        landmarks=landmarks,
+        landmarks_src=landmarks_src,
+        transform=transform,
+        audio=wave,
+        mfcc=audio.mfcc(wave, params.sample_rate),
+        fps_source=decoded.fps_source,
+        duration_s=decoded.duration_s,
+        faces_missing=track.missing,
+    )
