@@ -50,6 +50,8 @@ class TrainConfig:
     T: video frames per sample (16).
     stride: frames between consecutive window starts within a clip.
     device: "auto" (cuda when available, else cpu), "cpu" or "cuda[:i]".
+    cpu_threads: torch intra-op threads while training (restored after); 0 leaves torch's setting. On a small,
+        shared CPU, 1 avoids OpenMP threads spinning against other processes (steps became 3-10x slower that way).
     model: AT-net sizes (`ATNetConfig`; the defaults are the paper's).
     """
 
@@ -64,6 +66,7 @@ class TrainConfig:
     T: int = 16
     stride: int = 1
     device: str = "auto"
+    cpu_threads: int = 0
     model: ATNetConfig = field(default_factory=ATNetConfig)
 
     def to_dict(self) -> dict:
@@ -197,8 +200,17 @@ def train_atnet(
     `num_workers` and `device` may differ).
     Raises FileNotFoundError when the store has no pca.npz, ValueError when the train split has too few windows.
     """
+    threads = torch.get_num_threads()
+    if config.cpu_threads:
+        torch.set_num_threads(config.cpu_threads)
+    try:
+        return _train(Path(store_dir), Path(out_dir), config, on_step, resume_from)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(store_dir: Path, out_dir: Path, config: TrainConfig, on_step, resume_from) -> TrainResult:
     t0 = time.time()
-    store_dir, out_dir = Path(store_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     seed_everything(config.seed)
@@ -248,7 +260,7 @@ def train_atnet(
                        seconds=time.time() - t0, n_windows=len(dataset), device=str(device))
 
 
-RESUME_MAY_DIFFER = {"steps", "checkpoint_every", "num_workers", "device"}
+RESUME_MAY_DIFFER = {"steps", "checkpoint_every", "num_workers", "device", "cpu_threads"}
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:

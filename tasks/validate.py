@@ -75,8 +75,9 @@ class ValidationReport:
     failures: failing clip_id → reason, several reasons for one clip joined with "; ", each starting with
         "validation: ". The caller quarantines these clips with these reasons.
     failed_expectations: the failed checks' names (the ``check`` key in each expectation's meta), suite order.
-    data_docs_index: the Data Docs ``index.html`` under the validation folder.
-    results_dir: where GE stores the validation results (JSON).
+    data_docs_index: the Data Docs ``index.html``, ``validation_dir/gx/uncommitted/data_docs/local_site/index.html``
+        (anchored on `validation_dir` as passed, so a relative folder gives a relative path).
+    results_dir: where GE stores the validation results (JSON), under ``validation_dir/gx``.
     """
 
     success: bool

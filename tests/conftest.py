@@ -1,0 +1,68 @@
+"""Shared fixtures. Everything runs for real: ffmpeg, dlib, zarr, Great Expectations, Prefect (a temporary local
+server on SQLite under a per-session PREFECT_HOME) and MLflow (SQLite under the test's data root)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples" / "grid"
+
+# Before anything imports Prefect: an isolated Prefect home, and no usage reporting.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="talkface-prefect-")
+for name, value in (("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("GX_ANALYTICS_ENABLED", "false"),
+                    ("DO_NOT_TRACK", "true"), ("MLFLOW_ENABLE_TELEMETRY", "false")):
+    os.environ.setdefault(name, value)
+
+
+def talkface(*args: str, timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
+    """Run the installed `talkface` CLI as a user would; returns the completed process (text mode)."""
+    exe = Path(sys.executable).with_name("talkface")
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def copy_clip(name: str, raw_root: Path, speaker: str = "s1", with_align: bool = True) -> Path:
+    """Copy a bundled GRID clip (and its .align) into a raw root in the official layout."""
+    src_speaker = "s2" if name == "swwp2s" else "s1"
+    dst = raw_root / speaker / f"{name}.mpg"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SAMPLES / src_speaker / f"{name}.mpg", dst)
+    if with_align:
+        align = raw_root / "alignments" / speaker / f"{name}.align"
+        align.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SAMPLES / "alignments" / src_speaker / f"{name}.align", align)
+    return dst
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server():
+    """One real temporary Prefect server (SQLite) for the session, shared with the CLI subprocesses through
+    PREFECT_API_URL, so each of them need not start its own."""
+    from prefect.settings import get_current_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        os.environ["PREFECT_API_URL"] = get_current_settings().api.url
+        yield os.environ["PREFECT_API_URL"]
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture(scope="session")
+def sample_clip() -> Path:
+    """A real GRID clip: speaker s1, 3 s, 75 frames at 25 fps, 360×288, stereo 44.1 kHz audio."""
+    return SAMPLES / "s1" / "bbaf2n.mpg"
+
+
+@pytest.fixture(scope="session")
+def grid_store(tmp_path_factory) -> Path:
+    """A complete store built by the real `build_dataset` flow from the bundled GRID clips."""
+    from flows.build_dataset import BuildParams, build_dataset
+
+    data_root = tmp_path_factory.mktemp("data")
+    return Path(build_dataset(BuildParams(raw_root=SAMPLES, data_root=data_root, workers=1, shard_size=4)))

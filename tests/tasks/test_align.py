@@ -1,0 +1,52 @@
+"""Alignment: template geometry, similarity fitting, smoothing, crops on a real clip."""
+from __future__ import annotations
+
+import numpy as np
+
+from tasks import align, media
+from tasks.face import FaceTracker
+
+
+def test_similarity_recovers_a_known_transform():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 300, (18, 2)).astype(np.float32)
+    angle, scale, shift = 0.2, 0.45, np.array([12.0, -7.0])
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    m = align.similarity(src, src @ rot.T + shift)
+    np.testing.assert_allclose(m[:, :2], rot, atol=1e-4)
+    np.testing.assert_allclose(m[:, 2], shift, atol=1e-3)
+
+
+def test_smoothing_reduces_jitter_and_keeps_the_mean():
+    rng = np.random.default_rng(1)
+    points = (100 + rng.normal(0, 2, (60, 18, 2))).astype(np.float32)
+    smooth = align.smooth(points, 7)
+    assert smooth.std(0).mean() < points.std(0).mean() / 2
+    np.testing.assert_allclose(smooth.mean(), points.mean(), atol=0.1)
+
+
+def test_interpolate_missing_fills_gaps_linearly():
+    lm = np.zeros((5, 68, 2), np.float32)
+    lm[:, :, 0] = np.arange(5)[:, None] * 10
+    lm[2] = np.nan
+    np.testing.assert_allclose(align.interpolate_missing(lm)[2, :, 0], 20)
+
+
+def test_crops_of_a_real_clip(sample_clip):
+    frames = media.decode(sample_clip).frames[:25]
+    lm_src = FaceTracker().track(frames).landmarks
+    transform = align.face_transforms(lm_src, 128)
+    lm = align.apply(transform, lm_src)
+    # the alignment points land on the template (within a few pixels), the whole face inside the crop
+    assert np.abs(lm[:, align.ALIGN_POINTS] - align.TEMPLATE * 128).mean() < 3
+    assert lm.min() > 0 and lm.max() < 128
+    mouth_t = align.mouth_transforms(transform, lm, 64)
+    mouth_pts = align.apply(mouth_t, lm_src)[:, align.MOUTH_POINTS]
+    # mouth points centred in the 64×64 crop, their larger extent 1/1.3 of its side
+    extent = (mouth_pts.max(1) - mouth_pts.min(1)).max(1)
+    np.testing.assert_allclose(extent, 64 / 1.3, rtol=1e-3)
+    assert (mouth_pts.min(1) >= 0).all() and (mouth_pts.max(1) <= 64).all()
+    faces = align.warp(frames, transform, 128)
+    assert faces.shape == (25, 128, 128, 3) and faces.dtype == np.uint8
+    # skin, not border: the centre of the crop (nose) is bright and not black
+    assert faces[:, 54:74, 54:74].mean() > 60
