@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -35,6 +36,71 @@ def build(
     params = BuildParams(dataset=dataset, raw_root=raw_root, data_root=data_root, workers=workers,
                          shard_size=shard_size, crop_size=crop_size, mouth_size=mouth_size)
     typer.echo(build_dataset(params))
+
+
+@app.command()
+def train(
+    store: Path = typer.Option(..., exists=True, file_okay=False, help="a complete store"),
+    data_root: Path = typer.Option(Path("data"), help="where mlflow.db and run outputs live"),
+    model: str = typer.Option("atnet", help="system to train"),
+    size: str = typer.Option("auto", help="model size: paper, small (CPU), auto (paper on GPU)"),
+    steps: int = typer.Option(300, min=1),
+    batch_size: int = typer.Option(16, min=1),
+    lr: float = typer.Option(2e-4),
+    seed: int = typer.Option(0),
+    checkpoint_every: int = typer.Option(100, min=0),
+    num_workers: int = typer.Option(0, min=0, help="DataLoader worker processes"),
+    device: str = typer.Option("auto"),
+    resume: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="checkpoint to continue from"),
+) -> None:
+    """Train a model on a store; prints the MLflow run id and the last checkpoint."""
+    from flows.train import TrainParams, train as train_flow
+
+    out = train_flow(TrainParams(model=model, size=size, store=store, data_root=data_root, steps=steps, batch_size=batch_size,
+                                 lr=lr, seed=seed, checkpoint_every=checkpoint_every, num_workers=num_workers,
+                                 device=device, resume=resume))
+    typer.echo(f"MLflow run: {out['run_id']}\ncheckpoint: {out['checkpoint']}")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Path = typer.Option(..., exists=True, dir_okay=False),
+    store: Path = typer.Option(..., exists=True, file_okay=False),
+    split: str = typer.Option("test"),
+    data_root: Path = typer.Option(Path("data")),
+    model: str = typer.Option("atnet"),
+) -> None:
+    """Score a checkpoint on a store split; prints the metrics."""
+    from flows.evaluate import EvaluateParams, evaluate as evaluate_flow
+
+    out = evaluate_flow(EvaluateParams(model=model, checkpoint=checkpoint, store=store, split=split, data_root=data_root))
+    typer.echo(f"MLflow run: {out['run_id']}")
+    for key, value in out["metrics"].items():
+        typer.echo(f"{split}/{key}: {value:.4f}")
+
+
+@app.command()
+def benchmark(
+    data_root: Path = typer.Option(Path("data"), help="stores, mlflow.db, mlartifacts and run outputs"),
+    raw_root: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
+                                            help="raw GRID root; default: the bundled sample clips"),
+    size: str = typer.Option("auto", help="AT-net size: paper, small (CPU), auto (paper on GPU)"),
+    steps: int = typer.Option(300, min=1, help="AT-net training steps"),
+    batch_size: int = typer.Option(16, min=1),
+    seed: int = typer.Option(0),
+    workers: int = typer.Option(1, min=1, help="parallel shard builders"),
+) -> None:
+    """The main job: build the store, train AT-net, score it on the test split, log everything to MLflow."""
+    from flows.benchmark import BenchmarkParams, benchmark as benchmark_flow
+
+    out = benchmark_flow(BenchmarkParams(data_root=data_root, raw_root=raw_root, size=size, steps=steps, batch_size=batch_size,
+                                         seed=seed, workers=workers))
+    typer.echo(out["summary"])
+    typer.echo(f"store:      {out['store']}")
+    typer.echo(f"checkpoint: {out['checkpoint']}")
+    typer.echo(f"MLflow run: {out['run_id']}")
+    typer.echo(f"Open the MLflow UI:  mlflow ui --backend-store-uri {out['tracking_uri']} --host 127.0.0.1 --port 5000")
+    typer.echo("                     then browse http://127.0.0.1:5000 (experiment 'talkface')")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
+from tasks import media
+
 PACKAGES = ("talkface", "numpy", "zarr", "pyarrow", "dlib-bin", "opencv-python-headless", "scikit-image",
-            "python_speech_features", "ffmpeg-python", "great_expectations", "prefect", "torch", "mlflow")
+            "python_speech_features", "ffmpeg-python", "imageio-ffmpeg", "great_expectations", "prefect", "torch", "mlflow")
 
 
 def software_versions() -> dict[str, str]:
@@ -22,7 +24,9 @@ def software_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
     try:
-        versions["ffmpeg"] = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
+        exe = media.ffmpeg_exe()
+        versions["ffmpeg"] = subprocess.run([exe, "-version"], capture_output=True, text=True).stdout.split("\n")[0]
+        versions["ffmpeg_path"] = exe
     except OSError:
         versions["ffmpeg"] = "not found"
     return versions

@@ -162,7 +162,9 @@ def load(path: Path) -> LandmarkPCA:
 
 def from_dict(d: dict) -> LandmarkPCA:
     """A LandmarkPCA from a dict of arrays or tensors with the `pca.npz` keys (e.g. the copy inside a checkpoint)."""
-    arr = lambda v: np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float32)  # noqa: E731
+    def arr(v) -> np.ndarray:
+        return np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float32)
+
     return LandmarkPCA(arr(d["mean"]), arr(d["components"]), arr(d["explained_variance"]), int(d["crop_size"]))
 
 

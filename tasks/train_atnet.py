@@ -196,8 +196,8 @@ def train_atnet(
 
     on_step(step, loss) is called after every optimizer step (step counts from 1; loss is the batch MSE, a float).
     resume_from: a checkpoint of this function; training continues from its step with its model, optimizer and RNG
-    states (its config's data/model fields must match `config`, else ValueError; `steps`, `checkpoint_every`,
-    `num_workers` and `device` may differ).
+    states and PCA (its config must match `config` except in `RESUME_MAY_DIFFER`: steps, checkpoint_every,
+    num_workers, device, cpu_threads; else ValueError).
     Raises FileNotFoundError when the store has no pca.npz, ValueError when the train split has too few windows.
     """
     threads = torch.get_num_threads()
@@ -233,9 +233,10 @@ def _train(store_dir: Path, out_dir: Path, config: TrainConfig, on_step, resume_
 
     losses: list[tuple[int, float]] = []
     checkpoints: list[Path] = []
-    save = lambda: checkpoints.append(save_checkpoint(  # noqa: E731
-        checkpoint_path(out_dir, step), model=model, optimizer=optimizer, step=step, config=config, pca=dataset.pca,
-        store_dir=store_dir))
+
+    def save() -> None:
+        checkpoints.append(save_checkpoint(checkpoint_path(out_dir, step), model=model, optimizer=optimizer, step=step,
+                                           config=config, pca=dataset.pca, store_dir=store_dir))
 
     model.train()
     batches = iter(loader)

@@ -38,15 +38,15 @@ def test_paper_size_forward_shape():
 def test_any_length_and_causal():
     torch.manual_seed(0)
     model = lively(ATNet(SMALL)).eval()
-    example, mfcc = torch.randn(3, 6), torch.randn(3, 40, 28, 12)
+    example, mfcc = torch.randn(3, 6), torch.randn(3, 24, 28, 12)
     with torch.no_grad():
         out = model(example, mfcc)
-        assert out.shape == (3, 40, 6)
+        assert out.shape == (3, 24, 6)
         changed = mfcc.clone()
-        changed[:, 20] += 5.0  # audio at step 20 changes outputs from step 20 on, never before (LSTM is causal)
+        changed[:, 12] += 5.0  # audio at step 12 changes outputs from step 12 on, never before (LSTM is causal)
         out2 = model(example, changed)
-        assert torch.equal(out[:, :20], out2[:, :20])
-        assert (out[:, 20] - out2[:, 20]).abs().max() > 1e-6  # float noise is ~1e-8
+        assert torch.equal(out[:, :12], out2[:, :12])
+        assert (out[:, 12] - out2[:, 12]).abs().max() > 1e-6  # float noise is ~1e-8
         out3 = model(example + 1.0, mfcc)  # the example landmarks condition every step
         assert (out3 - out).abs().amax(dim=2).min() > 1e-6
         # eval mode: a sample's output does not depend on the rest of the batch
@@ -69,6 +69,16 @@ def test_shape_errors():
         model(torch.randn(2, 6), torch.randn(2, 16, 28, 13))
     with pytest.raises(ValueError):
         model(torch.randn(2, 6), torch.randn(3, 16, 28, 12))
+
+
+def test_presets():
+    assert ATNetConfig.preset("paper") == ATNetConfig()
+    small = ATNet(ATNetConfig.preset("small")).eval()
+    with torch.no_grad():
+        assert small(torch.randn(2, 6), torch.randn(2, 16, 28, 12)).shape == (2, 16, 6)
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in ATNet().parameters()) / 50
+    with pytest.raises(KeyError):
+        ATNetConfig.preset("huge")
 
 
 def test_config_round_trip():

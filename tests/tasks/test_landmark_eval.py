@@ -7,8 +7,8 @@ from storage.dataset import ok_clips
 from tasks.landmark_eval import evaluate_atnet, landmark_distance
 from tasks.train_atnet import TrainConfig, train_atnet
 
-SMALL = ATNetConfig(audio_channels=(16, 32, 32, 32, 64), audio_hidden=128, audio_features=64,
-                    landmark_hidden=64, landmark_features=64, lstm_hidden=64)
+TINY = ATNetConfig(audio_channels=(8, 8, 16, 16, 16), audio_hidden=64, audio_features=32,
+                   landmark_hidden=32, landmark_features=32, lstm_hidden=32)
 
 rng = np.random.default_rng(0)
 TRUE = rng.uniform(20, 110, size=(5, 68, 2))
@@ -40,7 +40,7 @@ def test_lmd_of_one_moved_point():
 
 @pytest.fixture(scope="module")
 def evaluation(grid_store, tmp_path_factory):
-    config = TrainConfig(steps=20, batch_size=8, lr=1e-3, checkpoint_every=0, cpu_threads=1, device="cpu", model=SMALL)
+    config = TrainConfig(steps=20, batch_size=8, lr=3e-3, checkpoint_every=0, cpu_threads=1, device="cpu", model=TINY)
     result = train_atnet(grid_store, tmp_path_factory.mktemp("atnet-eval"), config)
     return evaluate_atnet(result.last_checkpoint, grid_store, "test", device="cpu")
 

@@ -1,8 +1,12 @@
-"""AT-net training on a real store (`grid_store`), CPU, small model and few steps to stay fast.
+"""AT-net training on a real store (`grid_store`), CPU, a tiny model and few steps to stay fast (~10 s).
 
-The small ATNetConfig keeps the paper's structure (conv stack, MLPs, 3-layer LSTM) with narrower layers; the
-paper-size model's forward shapes are tested in tests/models/test_at_net.py.
+TINY keeps the paper's structure (conv stack, MLPs, 3-layer LSTM) with narrow layers; the paper-size model's shapes
+are tested in tests/models/test_at_net.py. With stride 30 the train split gives a few dozen fixed windows, so 150
+steps revisit each many times and the loss must fall clearly (measured: ~0.020 -> ~0.005); on fresh data at the
+paper's lr the fall takes hundreds of steps and is too noisy for a quick test.
 """
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -10,9 +14,10 @@ import torch
 from models.atvgnet import ATNetConfig
 from tasks.train_atnet import CHECKPOINT_FORMAT, TrainConfig, load_atnet, train_atnet
 
-SMALL = ATNetConfig(audio_channels=(16, 32, 32, 32, 64), audio_hidden=128, audio_features=64,
-                    landmark_hidden=64, landmark_features=64, lstm_hidden=64)
-FAST = TrainConfig(steps=60, batch_size=8, lr=1e-3, checkpoint_every=30, cpu_threads=1, device="cpu", model=SMALL)
+TINY = ATNetConfig(audio_channels=(8, 8, 16, 16, 16), audio_hidden=64, audio_features=32,
+                   landmark_hidden=32, landmark_features=32, lstm_hidden=32)
+FAST = TrainConfig(steps=150, batch_size=8, lr=3e-3, stride=30, checkpoint_every=75, cpu_threads=1, device="cpu",
+                   model=TINY)
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +30,19 @@ def run(grid_store, tmp_path_factory):
 
 def test_loss_falls(run):
     _, result, logged = run
-    assert logged == result.losses and [s for s, _ in logged] == list(range(1, 61))
+    assert logged == result.losses and [s for s, _ in logged] == list(range(1, 151))
     losses = np.array([loss for _, loss in logged])
     assert np.isfinite(losses).all()
-    assert losses[-15:].mean() < 0.75 * losses[:15].mean(), losses.round(4)
+    assert losses[-20:].mean() < 0.5 * losses[:20].mean(), losses.round(4)
 
 
 def test_checkpoints_are_weights_only_and_complete(run):
     out, result, _ = run
-    assert [p.name for p in result.checkpoints] == ["atnet-step000030.pt", "atnet-step000060.pt"]
-    assert result.last_checkpoint == out / "atnet-step000060.pt" and result.step == 60
+    assert [p.name for p in result.checkpoints] == ["atnet-step000075.pt", "atnet-step000150.pt"]
+    assert result.last_checkpoint == out / "atnet-step000150.pt" and result.step == 150
     ckpt = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
-    assert ckpt["format"] == CHECKPOINT_FORMAT and ckpt["step"] == 60
-    assert ckpt["config"] == FAST.to_dict() and ckpt["model_config"] == SMALL.to_dict()
+    assert ckpt["format"] == CHECKPOINT_FORMAT and ckpt["step"] == 150
+    assert ckpt["config"] == FAST.to_dict() and ckpt["model_config"] == TINY.to_dict()
     assert ckpt["pca"]["components"].shape == (6, 136) and ckpt["pca"]["crop_size"] == 128
     assert set(ckpt["rng"]) == {"torch", "cuda", "numpy", "python"}
     assert ckpt["optimizer"]["param_groups"][0]["betas"] == (0.5, 0.999)
@@ -48,18 +53,16 @@ def test_checkpoints_are_weights_only_and_complete(run):
 
 def test_resume_continues_with_the_same_losses(run, grid_store, tmp_path):
     out, result, logged = run
-    resumed = train_atnet(grid_store, tmp_path, FAST.__class__(**{**FAST.__dict__, "steps": 36}),
-                          resume_from=out / "atnet-step000030.pt")
-    assert [s for s, _ in resumed.losses] == list(range(31, 37)) and resumed.step == 36
-    np.testing.assert_allclose([l for _, l in resumed.losses], [l for _, l in logged[30:36]], rtol=1e-4)
-    assert resumed.last_checkpoint.name == "atnet-step000036.pt"
+    resumed = train_atnet(grid_store, tmp_path, replace(FAST, steps=81), resume_from=out / "atnet-step000075.pt")
+    assert [s for s, _ in resumed.losses] == list(range(76, 82)) and resumed.step == 81
+    np.testing.assert_allclose([l for _, l in resumed.losses], [l for _, l in logged[75:81]], rtol=1e-4)
+    assert resumed.last_checkpoint.name == "atnet-step000081.pt"
 
 
 def test_resume_refuses_a_different_setup(run, grid_store, tmp_path):
     out, _, _ = run
     with pytest.raises(ValueError, match="batch_size"):
-        train_atnet(grid_store, tmp_path, FAST.__class__(**{**FAST.__dict__, "batch_size": 4}),
-                    resume_from=out / "atnet-step000030.pt")
+        train_atnet(grid_store, tmp_path, replace(FAST, batch_size=4), resume_from=out / "atnet-step000075.pt")
 
 
 def test_config_round_trip():

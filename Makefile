@@ -1,0 +1,42 @@
+# talkface — the two commands a new user needs: `make demo` and `make test`. Each installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= data
+STAMP := $(VENV)/.installed
+
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export GX_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= true
+
+.PHONY: demo test install system-deps benchmark-build clean
+
+demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, log to MLflow
+	$(BIN)/talkface benchmark --data-root $(DATA)
+
+test: install  ## the test suite (real ffmpeg, dlib, zarr, Great Expectations, Prefect, MLflow)
+	$(BIN)/python -m pytest
+
+benchmark-build: install  ## preprocessing throughput: tracked vs naive, 1 vs 2 workers
+	$(BIN)/python benchmarks/build_throughput.py
+
+install: system-deps $(STAMP)
+
+system-deps:  ## ffmpeg from the system's packages when missing
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  echo "installing ffmpeg"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  if command -v apt-get >/dev/null; then $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq ffmpeg; \
+	  elif command -v brew >/dev/null; then brew install ffmpeg; \
+	  else echo "please install ffmpeg with your package manager" >&2; exit 1; fi; }
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)" >&2; exit 1; }
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) $(DATA) .pytest_cache
