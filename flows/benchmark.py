@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 
 from flows.build_dataset import BuildParams, build_dataset
 from flows.evaluate import EvaluateParams, evaluate
-from flows.train import TrainParams, start_run, train
-from storage import store
+from flows.train import TrainParams, train
+from storage import store, tracking
 
 BUNDLED_GRID = Path(__file__).resolve().parents[1] / "samples" / "grid"
 
@@ -49,8 +49,8 @@ def benchmark(params: BenchmarkParams) -> dict:
     store_dir = Path(build_dataset(BuildParams(dataset=params.dataset, raw_root=raw_root, data_root=data_root,
                                                workers=params.workers)))
     card = store.read_card(store_dir)
-    uri, run_id = start_run(data_root, params.experiment, f"benchmark-{params.model}-{params.dataset}",
-                            {"flow": "benchmark", "model": params.model, "dataset": params.dataset})
+    uri, run_id, _ = tracking.open_run(data_root, params.experiment, None, f"benchmark-{params.model}-{params.dataset}",
+                                       {"flow": "benchmark", "model": params.model, "dataset": params.dataset})
     client = MlflowClient(uri)
     try:
         client.log_batch(run_id, params=[Param("raw_root", str(raw_root)), Param("store_clips_ok", str(card["counts"]["ok"]))])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -99,7 +100,8 @@ def benchmark(
     typer.echo(f"store:      {out['store']}")
     typer.echo(f"checkpoint: {out['checkpoint']}")
     typer.echo(f"MLflow run: {out['run_id']}")
-    typer.echo(f"Open the MLflow UI:  mlflow ui --backend-store-uri {out['tracking_uri']} --host 127.0.0.1 --port 5000")
+    mlflow_exe = Path(sys.executable).with_name("mlflow")
+    typer.echo(f"Open the MLflow UI:  {mlflow_exe} ui --backend-store-uri {out['tracking_uri']} --host 127.0.0.1 --port 5000")
     typer.echo("                     then browse http://127.0.0.1:5000 (experiment 'talkface')")
 
 

@@ -12,7 +12,6 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field
 
-from flows.train import start_run
 from storage import store, tracking
 from tasks.steps import train as steps
 
@@ -34,17 +33,11 @@ def evaluate(params: EvaluateParams) -> dict:
     """Score `params.checkpoint` on the store split; returns {"run_id", "metrics"}."""
     log = get_run_logger()
     store_dir, data_root = params.store.resolve(), params.data_root.resolve()
-    if not store.is_complete(store_dir):
-        raise FileNotFoundError(f"{store_dir} is not a complete store (no card.json)")
+    dataset = store.read_card(store_dir)["dataset"]
     if not params.checkpoint.exists():
         raise FileNotFoundError(f"checkpoint {params.checkpoint} not found")
-    dataset = store.read_card(store_dir)["dataset"]
-    own_run = params.run_id is None
-    if own_run:
-        uri, run_id = start_run(data_root, params.experiment, f"evaluate-{params.model}-{dataset}",
-                                {"model": params.model, "dataset": dataset})
-    else:
-        uri, run_id = tracking.tracking_uri(data_root), params.run_id
+    uri, run_id, own_run = tracking.open_run(data_root, params.experiment, params.run_id,
+                                             f"evaluate-{params.model}-{dataset}", {"model": params.model, "dataset": dataset})
     metrics = steps.evaluate_atnet(params.checkpoint.resolve(), store_dir, params.split, dataset,
                                    data_root / "runs" / run_id / "evaluation", uri, run_id)
     if own_run:

@@ -7,12 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import torch
 from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
-
-import torch
 
 from models.atvgnet import ATNetConfig
 from storage import store, tracking
@@ -41,32 +40,19 @@ class TrainParams(BaseModel):
     run_id: str | None = Field(None, description="log into this existing MLflow run instead of a new one")
 
 
-def start_run(data_root: Path, experiment: str, run_name: str, tags: dict[str, str]) -> tuple[str, str]:
-    """(tracking URI, id of a new MLflow run) in data_root's SQLite tracking store."""
-    uri = tracking.tracking_uri(data_root)
-    experiment_id = tracking.ensure_experiment(experiment, data_root)
-    run = MlflowClient(uri).create_run(experiment_id, run_name=run_name, tags=tags)
-    return uri, run.info.run_id
-
-
 @flow(name="train")
 def train(params: TrainParams) -> dict:
     """Train `params.model` on `params.store`; returns {"run_id", "checkpoint", "final_loss", …}."""
     log = get_run_logger()
     store_dir, data_root = params.store.resolve(), params.data_root.resolve()
-    if not store.is_complete(store_dir):
-        raise FileNotFoundError(f"{store_dir} is not a complete store (no card.json); run `talkface build` first")
     card = store.read_card(store_dir)
-    own_run = params.run_id is None
-    if own_run:
-        uri, run_id = start_run(data_root, params.experiment, f"{params.model}-{card['dataset']}",
-                                {"model": params.model, "dataset": card["dataset"]})
-    else:
-        uri, run_id = tracking.tracking_uri(data_root), params.run_id
+    uri, run_id, own_run = tracking.open_run(data_root, params.experiment, params.run_id,
+                                             f"{params.model}-{card['dataset']}",
+                                             {"model": params.model, "dataset": card["dataset"]})
     client = MlflowClient(uri)
     size = params.size if params.size != "auto" else ("paper" if torch.cuda.is_available() else "small")
-    config = TrainConfig(model=ATNetConfig.preset(size), steps=params.steps, batch_size=params.batch_size, lr=params.lr, seed=params.seed,
-                         checkpoint_every=params.checkpoint_every, num_workers=params.num_workers, device=params.device)
+    config = TrainConfig(model=ATNetConfig.preset(size), steps=params.steps, batch_size=params.batch_size,
+                         lr=params.lr, seed=params.seed, checkpoint_every=params.checkpoint_every, num_workers=params.num_workers, device=params.device)
     settings = config.to_dict()
     architecture = settings.pop("model")
     settings.update({f"model.{k}": v for k, v in architecture.items()})

@@ -35,6 +35,9 @@ def is_complete(path: Path) -> bool:
 
 
 def read_card(path: Path) -> dict:
+    """The card of a complete store. Raises FileNotFoundError, saying what to do, when the store is incomplete."""
+    if not is_complete(path):
+        raise FileNotFoundError(f"{path} is not a complete store (no {CARD}); build it with `talkface build`")
     return json.loads((Path(path) / CARD).read_text())
 
 

@@ -37,3 +37,13 @@ def ensure_experiment(name: str, data_root: Path) -> str:
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     return experiment.experiment_id
+
+
+def open_run(data_root: Path, experiment: str, run_id: str | None, run_name: str, tags: dict[str, str]) -> tuple[str, str, bool]:
+    """(tracking URI, run id, created): the given run of data_root's tracking store, or a new one named
+    `run_name` with `tags` in `experiment` when `run_id` is None (then the caller ends it)."""
+    uri = tracking_uri(data_root)
+    if run_id is not None:
+        return uri, run_id, False
+    run = MlflowClient(uri).create_run(ensure_experiment(experiment, data_root), run_name=run_name, tags=tags)
+    return uri, run.info.run_id, True

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from storage import manifest, shards, store
 from tests.conftest import copy_clip, talkface
