@@ -27,7 +27,7 @@ class PreprocessParams(BaseModel):
     mouth_size: int = Field(64, ge=16, le=256, description="side of the mouth crop (px)")
     smooth_window: int = Field(7, ge=1, description="frames over which the alignment points are averaged")
     max_missing_fraction: float = Field(
-        0.2, ge=0, le=1, description="largest share of frames without a face that interpolation may fill"
+        0.1, ge=0, le=1, description="largest share of frames without a face that interpolation may fill"
     )
     min_frames: int = Field(8, ge=1, description="shortest usable clip (frames at `fps`)")
 

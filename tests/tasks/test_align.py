@@ -17,6 +17,15 @@ def test_similarity_recovers_a_known_transform():
     np.testing.assert_allclose(m[:, 2], shift, atol=1e-3)
 
 
+def test_batched_similarity_equals_scikit_image_per_frame():
+    rng = np.random.default_rng(2)
+    src = rng.uniform(0, 300, (40, 18, 2))
+    src[7] = src[7] * [-1, 1]  # a mirrored frame: the best similarity must still not reflect
+    dst = align.TEMPLATE * 128
+    batch = align.similarity_batch(src, dst)
+    np.testing.assert_allclose(batch, np.stack([align.similarity(p, dst) for p in src]), rtol=1e-4, atol=1e-3)
+
+
 def test_smoothing_reduces_jitter_and_keeps_the_mean():
     rng = np.random.default_rng(1)
     points = (100 + rng.normal(0, 2, (60, 18, 2))).astype(np.float32)
