@@ -10,7 +10,8 @@ import typer
 
 # Embedded defaults: no usage reporting from the libraries (the machines may have no network at all).
 for _name, _value in (("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("GX_ANALYTICS_ENABLED", "false"),
-                      ("DO_NOT_TRACK", "true"), ("MLFLOW_ENABLE_TELEMETRY", "false")):
+                      ("DO_NOT_TRACK", "true"), ("MLFLOW_ENABLE_TELEMETRY", "false"),
+                      ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")):
     os.environ.setdefault(_name, _value)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="talkface: talking-face datasets, models and benchmarks.")
@@ -43,24 +44,66 @@ def build(
 def train(
     store: Path = typer.Option(..., exists=True, file_okay=False, help="a complete store"),
     data_root: Path = typer.Option(Path("data"), help="where mlflow.db and run outputs live"),
-    model: str = typer.Option("atnet", help="system to train"),
-    size: str = typer.Option("auto", help="model size: paper, small (CPU), auto (paper on GPU)"),
-    steps: int = typer.Option(300, min=1),
-    batch_size: int = typer.Option(16, min=1),
+    model: str = typer.Option("atnet", help="atnet (AT-net alone) or atvgnet (AT-net, then VG-net; registered)"),
+    size: str = typer.Option("auto", help="network sizes: paper, small (CPU), auto (paper on GPU)"),
+    steps: int = typer.Option(300, min=1, help="AT-net steps"),
+    batch_size: int = typer.Option(16, min=1, help="AT-net windows per step"),
+    vgnet_steps: int = typer.Option(300, min=1, help="VG-net steps (atvgnet)"),
+    vgnet_batch_size: int = typer.Option(4, min=1, help="VG-net clips of 16 frames per step (atvgnet)"),
     lr: float = typer.Option(2e-4),
     seed: int = typer.Option(0),
     checkpoint_every: int = typer.Option(100, min=0),
+    sample_every: int = typer.Option(100, min=0, help="VG-net steps between sample images logged"),
     num_workers: int = typer.Option(0, min=0, help="DataLoader worker processes"),
     device: str = typer.Option("auto"),
-    resume: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="checkpoint to continue from"),
+    bf16: bool = typer.Option(True, help="bf16 autocast for VG-net on GPU"),
+    dma: bool = typer.Option(True, help="VG-net dynamic pixel-wise attention (--no-dma: ablation)"),
+    mmcrnn: bool = typer.Option(True, help="VG-net ConvGRU over time (--no-mmcrnn: ablation)"),
+    dal: bool = typer.Option(True, help="attention-weighted pixel loss (--no-dal: ablation)"),
+    rd: bool = typer.Option(True, help="regression discriminator (--no-rd: ablation)"),
+    resume: Optional[str] = typer.Option(None, help="a checkpoint file, or an MLflow run id to continue"),
+    alias: str = typer.Option("champion", help="MLflow alias for the registered atvgnet model"),
 ) -> None:
-    """Train a model on a store; prints the MLflow run id and the last checkpoint."""
+    """Train a model on a store; prints the MLflow run id, the last checkpoints and (atvgnet) the model URI."""
     from flows.train import TrainParams, train as train_flow
 
-    out = train_flow(TrainParams(model=model, size=size, store=store, data_root=data_root, steps=steps, batch_size=batch_size,
-                                 lr=lr, seed=seed, checkpoint_every=checkpoint_every, num_workers=num_workers,
-                                 device=device, resume=resume))
+    out = train_flow(TrainParams(
+        model=model, size=size, store=store, data_root=data_root, steps=steps, batch_size=batch_size,
+        vgnet_steps=vgnet_steps, vgnet_batch_size=vgnet_batch_size, lr=lr, seed=seed, checkpoint_every=checkpoint_every,
+        sample_every=sample_every, num_workers=num_workers, device=device, bf16=bf16, use_dma=dma, use_mmcrnn=mmcrnn,
+        use_dal=dal, use_rd=rd, resume=resume, alias=alias))
     typer.echo(f"MLflow run: {out['run_id']}\ncheckpoint: {out['checkpoint']}")
+    if "model_uri" in out:
+        typer.echo(f"VG-net checkpoint: {out['vgnet_checkpoint']}\nmodel: {out['model_uri']} "
+                   f"(version {out['model_version']})")
+
+
+@app.command()
+def generate(
+    image: Path = typer.Option(..., help="a photo with one face (the largest is used)"),
+    audio: Path = typer.Option(..., help="speech: any file ffmpeg reads, any length, rate or channel count"),
+    out: Path = typer.Option(..., help="the mp4 to write (25 fps, H.264 + AAC)"),
+    model: str = typer.Option("models:/atvgnet@champion",
+                              help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN/model or a model directory"),
+    data_root: Path = typer.Option(Path("data"), help="the MLflow store (mlflow.db) the model URI refers to"),
+    device: str = typer.Option("auto", help="auto (GPU when present), cpu or cuda"),
+) -> None:
+    """Make a talking-face video of IMAGE saying AUDIO with a trained ATVGnet; prints what it wrote."""
+    import tempfile
+
+    from storage.tracking import download_model
+    from tasks.cascade import model_files
+    from tasks.generate import GenerateError, generate as generate_video
+
+    with tempfile.TemporaryDirectory(prefix="talkface-model-") as tmp:
+        try:
+            atnet, vgnet = model_files(download_model(model, data_root, Path(tmp)))
+            info = generate_video(image, audio, out, atnet, vgnet, device=device)
+        except (FileNotFoundError, GenerateError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    typer.echo(f"{info['out']}: {info['frames']} frames, {info['seconds']:.2f} s at {info['fps']} fps "
+               f"(made in {info['elapsed_s']:.1f} s)")
 
 
 @app.command()

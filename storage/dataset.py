@@ -1,4 +1,4 @@
-"""Reading a store for training: clip reader, ATVGnet MFCC windows, the AT-net torch Dataset and its DataLoader.
+"""Reading a store for training: clip reader, ATVGnet MFCC windows, the AT-net and VG-net torch Datasets, DataLoader.
 
 Store layout and field meanings: DESIGN "The store" and `storage.manifest`. Per clip, the manifest gives
 `shard, frame_start, n_frames` (rows of the shard's per-frame arrays at 25 fps) and `mfcc_start, n_mfcc` (rows of the
@@ -7,6 +7,11 @@ shard's `mfcc` float32 (A, 13) at 100 Hz, c0 = log-energy).
 ATVGnet audio input (Chen et al. CVPR 2019; public code `code/dataset.py`, `code/demo.py`): for video frame t the
 window `mfcc[4(t-3) : 4(t+4), 1:]`, float32 (28, 12) = 0.28 s centred on t, c0 dropped. 4 MFCC frames per video frame
 because 100 Hz / 25 fps = 4. Rows before the clip's first or after its last MFCC frame repeat the edge row.
+
+ATVGnet VG-net samples (`VGNetDataset`): T consecutive aligned face crops of one clip as targets, their ground-truth
+landmarks (the decoupled training of the paper: VG-net learns from real landmarks, AT-net's are used only at
+inference) and one example frame of the same clip, faces in [-1, 1] and landmarks normalised as
+`tasks.landmark_pca.normalise` does (crop pixels / crop_size * 2 - 1).
 
 Zarr groups are opened lazily, on first use in each process, so DataLoader workers started with "spawn" each open
 their own (the dataset pickles without them).
@@ -28,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from storage import manifest
 from tasks.landmark_pca import LandmarkPCA
-from tasks.landmark_pca import load as load_pca
+from tasks.landmark_pca import load as load_pca, normalise
 
 MFCC_PER_FRAME = 4  # 100 Hz MFCC / 25 fps video
 WINDOW_BEFORE, WINDOW_AFTER = 3, 4  # video frames: the window covers [t-3, t+4) -> 7 * 4 = 28 MFCC rows
@@ -90,6 +95,11 @@ class ClipReader:
         """float32 (n_mfcc, 13) at 100 Hz, c0 = log-energy."""
         s = int(row.mfcc_start)
         return np.asarray(self.group(row.shard)["mfcc"][s : s + int(row.n_mfcc)], dtype=np.float32)
+
+    def faces(self, row) -> np.ndarray:
+        """uint8 (n_frames, crop, crop, 3), RGB aligned face crops."""
+        s = int(row.frame_start)
+        return np.asarray(self.group(row.shard)["face"][s : s + int(row.n_frames)], dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,92 @@ class ATNetDataset(Dataset):
             "example_landmarks": torch.from_numpy(coeffs[example].copy()),  # (6,)
             "mfcc": torch.from_numpy(mfcc_windows(mfcc, frames)),  # (T, 28, 12)
             "landmarks": torch.from_numpy(coeffs[frames].copy()),  # (T, 6)
+        }
+
+
+def faces_to_tensor(faces: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, 3) RGB -> float32 (..., 3, H, W) in [-1, 1] (`x / 127.5 - 1`)."""
+    t = torch.from_numpy(np.ascontiguousarray(faces)).movedim(-1, -3)
+    return t.to(torch.float32).div_(127.5).sub_(1.0).contiguous()
+
+
+class VGNetDataset(Dataset):
+    """VG-net training samples from a store split: windows of T consecutive video frames of one ok clip.
+
+    Item i is a dict of float32 tensors (Chen et al. CVPR 2019, Sec. 3.2; decoupled training on ground-truth
+    landmarks, as the paper does):
+      example_face (3, H, W) in [-1, 1]: one frame of the same clip, drawn from `np.random.default_rng((seed, i))`
+                                        exactly as `ATNetDataset` draws its example, so fixed per (seed, item);
+      example_landmarks (136,): that frame's landmarks, normalised (`tasks.landmark_pca.normalise`: crop pixels /
+                                crop_size * 2 - 1), flattened (x0, y0, x1, y1, ...);
+      landmarks (T, 136): the window's ground-truth landmarks, normalised and flattened the same way;
+      frames (T, 3, H, W) in [-1, 1]: the window's face crops, the targets.
+    H = W = the store's crop size (128). Windows start at frames 0, stride, 2*stride, ... up to n_frames - T; clips
+    shorter than T give none.
+
+    cache_clips: how many clips' faces and landmarks each process keeps, LRU (a 3 s clip's 75 uint8 128x128 faces
+    are 3.7 MB, so the default 16 holds ~60 MB); each clip's slice is read from its shard once while cached.
+    Raises ValueError when the split has no ok clip or no clip of at least T frames.
+    """
+
+    def __init__(
+        self,
+        store_dir: Path,
+        split: str = "train",
+        *,
+        T: int = 16,
+        stride: int = 1,
+        seed: int = 0,
+        cache_clips: int = 16,
+    ):
+        if T < 1 or stride < 1 or cache_clips < 1:
+            raise ValueError(f"T, stride and cache_clips must be >= 1, got T={T}, stride={stride}, "
+                             f"cache_clips={cache_clips}")
+        self.store_dir, self.split, self.T, self.stride, self.seed = Path(store_dir), split, T, stride, seed
+        self.clips = ok_clips(self.store_dir, split)
+        self.windows = [
+            Window(c, s) for c, n in enumerate(self.clips["n_frames"]) for s in range(0, int(n) - T + 1, stride)
+        ]
+        if not self.windows:
+            raise ValueError(f"{store_dir}: no clip of split {split!r} has {T} frames")
+        self.reader = ClipReader(self.store_dir)
+        self.cache_clips = cache_clips
+        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_cache"] = OrderedDict()  # each worker fills its own
+        return state
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def clip_arrays(self, clip: int) -> tuple[np.ndarray, np.ndarray]:
+        """(faces uint8 (n_frames, H, W, 3), normalised landmarks float32 (n_frames, 136)) of one clip, read once
+        and cached (LRU of `cache_clips`)."""
+        if clip in self._cache:
+            self._cache.move_to_end(clip)
+            return self._cache[clip]
+        row = self.clips.iloc[clip]
+        faces = self.reader.faces(row)
+        crop = int(row.crop_size) if not pd.isna(row.crop_size) else int(faces.shape[1])
+        landmarks = normalise(self.reader.landmarks(row), crop).reshape(len(faces), -1).astype(np.float32)
+        arrays = (faces, landmarks)
+        self._cache[clip] = arrays
+        if len(self._cache) > self.cache_clips:
+            self._cache.popitem(last=False)
+        return arrays
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        w = self.windows[i]
+        faces, landmarks = self.clip_arrays(w.clip)
+        example = int(np.random.default_rng((self.seed, i)).integers(len(faces)))
+        window = slice(w.start, w.start + self.T)
+        return {
+            "example_face": faces_to_tensor(faces[example]),  # (3, H, W)
+            "example_landmarks": torch.from_numpy(landmarks[example].copy()),  # (136,)
+            "landmarks": torch.from_numpy(landmarks[window].copy()),  # (T, 136)
+            "frames": faces_to_tensor(faces[window]),  # (T, 3, H, W)
         }
 
 

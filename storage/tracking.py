@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -47,3 +48,75 @@ def open_run(data_root: Path, experiment: str, run_id: str | None, run_name: str
         return uri, run_id, False
     run = MlflowClient(uri).create_run(ensure_experiment(experiment, data_root), run_name=run_name, tags=tags)
     return uri, run.info.run_id, True
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict) -> None:
+    """Log `params` (values stringified) to a run in batches of 100 (MLflow's limit per call). Params are immutable
+    in MLflow: where the run already has a key with another value (a resumed run given more steps, say), the new
+    value goes to the tag `resume.<key>` instead."""
+    logged = client.get_run(run_id).data.params
+    fresh = [Param(k, str(v)) for k, v in sorted(params.items()) if k not in logged]
+    for i in range(0, len(fresh), 100):
+        client.log_batch(run_id, params=fresh[i : i + 100])
+    for k, v in sorted(params.items()):
+        if k in logged and logged[k] != str(v):
+            client.set_tag(run_id, f"resume.{k}", str(v))
+
+
+def download_checkpoints(client: MlflowClient, run_id: str, dst: Path) -> Path:
+    """The run's `checkpoints/` artifacts, downloaded into `dst` (created; files already there are kept). Returns
+    `dst`. Raises FileNotFoundError when the run logged no checkpoint."""
+    names = [a.path for a in client.list_artifacts(run_id, "checkpoints") if not a.is_dir]
+    if not names:
+        raise FileNotFoundError(f"MLflow run {run_id} has no checkpoints to resume from")
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if not (dst / Path(name).name).is_file():
+            client.download_artifacts(run_id, name, str(dst.parent / ".download"))
+            (dst.parent / ".download" / name).replace(dst / Path(name).name)
+    return dst
+
+
+def register_model(client: MlflowClient, name: str, run_id: str, artifact_path: str, alias: str | None,
+                   tags: dict[str, str] | None = None, description: str | None = None) -> str:
+    """Register the run's artifact folder `artifact_path` as a new version of registered model `name` (created when
+    missing) and point `alias` at it (MLflow reserves "latest"). Returns the version number as a string."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="ATVGnet cascade (AT-net + VG-net), Chen et al. CVPR 2019")
+    source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+    version = client.create_model_version(name, source, run_id=run_id, tags=tags, description=description)
+    if alias:
+        client.set_registered_model_alias(name, alias, version.version)
+    return str(version.version)
+
+
+def download_model(uri: str, data_root: Path, dst: Path) -> Path:
+    """A local model directory for `uri`: an existing directory as is; `models:/<name>@<alias>`,
+    `models:/<name>/<version>` or `runs:/<run id>/<path>` downloaded from data_root's tracking store into `dst`.
+    Raises FileNotFoundError with the reason when the directory, model, alias, version or run does not exist."""
+    if Path(uri).is_dir():
+        return Path(uri)
+    if not uri.startswith(("models:/", "runs:/")):
+        raise FileNotFoundError(f"model {uri!r}: no such directory, and not a models:/ or runs:/ URI")
+    if not (Path(data_root) / "mlflow.db").is_file():
+        raise FileNotFoundError(f"model {uri!r}: no MLflow store at {Path(data_root).resolve()} (train one with "
+                                "`talkface train --model atvgnet`, or pass --data-root)")
+    # the client, not mlflow.artifacts.download_artifacts: that resolves models:/ against the global registry URI
+    client = MlflowClient(tracking_uri(data_root), registry_uri=tracking_uri(data_root))
+    path = uri.split(":/", 1)[1].strip("/")
+    try:
+        if uri.startswith("runs:/"):
+            run_id, _, artifact = path.partition("/")
+            return Path(client.download_artifacts(run_id, artifact, str(dst)))
+        name, sep, alias = path.partition("@")
+        if not sep and path.count("/") != 1:
+            raise FileNotFoundError(f"model {uri!r}: give models:/<name>@<alias> or models:/<name>/<version>")
+        version = (client.get_model_version_by_alias(name, alias) if sep
+                   else client.get_model_version(*path.split("/", 1)))
+        return Path(client.download_artifacts(version.run_id, version.source.rsplit("/artifacts/", 1)[1], str(dst)))
+    except (MlflowException, IndexError) as exc:
+        raise FileNotFoundError(f"model {uri!r} not found in {tracking_uri(data_root)}: "
+                                f"{getattr(exc, 'message', exc)}") from None

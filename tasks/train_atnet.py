@@ -191,10 +191,12 @@ def train_atnet(
     config: TrainConfig = TrainConfig(),
     on_step: Callable[[int, float], None] | None = None,
     resume_from: Path | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> TrainResult:
     """Train AT-net on `store_dir`'s train split for `config.steps` steps; checkpoints go to `out_dir` (created).
 
     on_step(step, loss) is called after every optimizer step (step counts from 1; loss is the batch MSE, a float).
+    on_checkpoint(path) is called after each checkpoint is written (e.g. to upload it while training goes on).
     resume_from: a checkpoint of this function; training continues from its step with its model, optimizer and RNG
     states and PCA (its config must match `config` except in `RESUME_MAY_DIFFER`: steps, checkpoint_every,
     num_workers, device, cpu_threads; else ValueError).
@@ -204,12 +206,12 @@ def train_atnet(
     if config.cpu_threads:
         torch.set_num_threads(config.cpu_threads)
     try:
-        return _train(Path(store_dir), Path(out_dir), config, on_step, resume_from)
+        return _train(Path(store_dir), Path(out_dir), config, on_step, resume_from, on_checkpoint)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(store_dir: Path, out_dir: Path, config: TrainConfig, on_step, resume_from) -> TrainResult:
+def _train(store_dir: Path, out_dir: Path, config: TrainConfig, on_step, resume_from, on_checkpoint) -> TrainResult:
     t0 = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
@@ -237,6 +239,8 @@ def _train(store_dir: Path, out_dir: Path, config: TrainConfig, on_step, resume_
     def save() -> None:
         checkpoints.append(save_checkpoint(checkpoint_path(out_dir, step), model=model, optimizer=optimizer, step=step,
                                            config=config, pca=dataset.pca, store_dir=store_dir))
+        if on_checkpoint is not None:
+            on_checkpoint(checkpoints[-1])
 
     model.train()
     batches = iter(loader)

@@ -1,0 +1,286 @@
+"""ATVGnet cascade inference (`tasks.generate`) on real inputs only.
+
+Inputs are made with ffmpeg from the bundled GRID clips: a still face image (a frame of s1/bbaf2n, also as a large
+JPEG), speech from other clips (an .mpg used as is, a 44.1 kHz stereo wav, a 3.7 s 22.05 kHz mono .m4a — the 3 s
+clip looped and cut — whose length is not a whole number of frames), a face-less image (ffmpeg's testsrc) and a
+video without audio. The AT-net is trained for 5 steps (small preset) on the real `grid_store`; the VG-net is the
+real `VGNet`, small preset, seeded random init: these tests check the plumbing (shapes, conventions, lengths,
+streams), not picture quality.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+import pytest
+import torch
+
+from models.atvgnet.at_net import ATNetConfig
+from models.atvgnet.vg_net import VGNet, VGNetConfig
+from storage.dataset import ClipReader, ok_clips
+from tasks import audio, media
+from tasks.generate import (GenerateError, generate, load_vgnet, n_video_frames, predict_landmarks, prepare_audio,
+                            prepare_face, render_frames, write_video)
+from tasks.landmark_pca import normalise
+from tasks.train_atnet import TrainConfig, load_atnet, train_atnet
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "grid"
+FACE_CLIP, FACE_FRAME = "s1/bbaf2n", 10
+
+
+def run_ffmpeg(stream) -> None:
+    stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error").run(
+        cmd=media.ffmpeg_exe(), overwrite_output=True, capture_stdout=True, capture_stderr=True)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("generate-inputs")
+    f = {
+        "face": d / "face.png",  # frame 10 of s1/bbaf2n, as the build decodes it (25 fps, RGB)
+        "face_large": d / "face-1440x1152.jpg",  # the same frame as a large JPEG photo
+        "noface": d / "testsrc.png",
+        "speech_mpg": SAMPLES / "s1" / "lwik8n.mpg",  # another clip's speech, its container as is
+        "stereo_wav": d / "speech-44k-stereo.wav",
+        "odd_m4a": d / "speech-3.7s-22k.m4a",
+        "text": d / "speech.wav",  # a text file with an audio name
+        "silent_video": d / "no-audio.mp4",
+    }
+    run_ffmpeg(ffmpeg.input(str(SAMPLES / f"{FACE_CLIP}.mpg")).video.filter("fps", fps=25)
+               .filter("select", f"eq(n,{FACE_FRAME})").output(str(f["face"]), vframes=1))
+    run_ffmpeg(ffmpeg.input(str(f["face"])).filter("scale", 1440, 1152).output(str(f["face_large"]), q=2))
+    run_ffmpeg(ffmpeg.input("testsrc=size=360x288:rate=25", f="lavfi").output(str(f["noface"]), vframes=1))
+    run_ffmpeg(ffmpeg.input(str(SAMPLES / "s1" / "bbie9s.mpg")).audio
+               .output(str(f["stereo_wav"]), ar=44100, ac=2, acodec="pcm_s16le"))
+    run_ffmpeg(ffmpeg.input(str(SAMPLES / "s1" / "bbie9s.mpg"), stream_loop=1).audio  # 3 s clip played twice, cut
+               .output(str(f["odd_m4a"]), ar=22050, ac=1, t=3.7, acodec="aac"))
+    f["text"].write_text("this is not audio\n")
+    run_ffmpeg(ffmpeg.input("testsrc=size=128x128:rate=25:duration=1", f="lavfi").output(str(f["silent_video"])))
+    return f
+
+
+@pytest.fixture(scope="module")
+def atnet_ckpt(grid_store, tmp_path_factory) -> Path:
+    config = TrainConfig(steps=5, batch_size=4, stride=30, checkpoint_every=0, device="cpu", cpu_threads=1,
+                         model=ATNetConfig.preset("small"))
+    return train_atnet(grid_store, tmp_path_factory.mktemp("atnet"), config).last_checkpoint
+
+
+@pytest.fixture
+def vgnet() -> VGNet:
+    torch.manual_seed(0)
+    return VGNet(VGNetConfig.preset("small")).eval()
+
+
+@pytest.fixture(scope="module")
+def face(files):
+    return prepare_face(files["face"])
+
+
+# ------------------------------------------------------------------------------------------------------ face
+
+
+def test_prepare_face_matches_the_build(files, face, grid_store):
+    crop, landmarks = face
+    assert crop.dtype == np.uint8 and crop.shape == (128, 128, 3)
+    assert landmarks.dtype == np.float32 and landmarks.shape == (68, 2)
+    rows = ok_clips(grid_store, "train")
+    row = rows[rows["clip_id"] == FACE_CLIP].iloc[0]
+    reader = ClipReader(grid_store)
+    s = int(row.frame_start) + FACE_FRAME
+    build_landmarks = np.asarray(reader.group(row.shard)["landmarks"][s])
+    build_face = np.asarray(reader.group(row.shard)["face"][s])
+    # the build smooths its alignment points over 7 frames; a still image has one, so a little difference remains
+    error = np.linalg.norm(landmarks - build_landmarks, axis=1)
+    assert error.mean() < 1.5 and error.max() < 3.0, error.round(2)
+    assert np.abs(crop.astype(int) - build_face.astype(int)).mean() < 12
+
+
+def test_prepare_face_on_a_large_photo(files, face):
+    # detected on a copy scaled to 1280 px, landmarks predicted at full size: the same crop as from the small frame
+    crop, landmarks = prepare_face(files["face_large"])
+    assert crop.shape == (128, 128, 3) and landmarks.shape == (68, 2)
+    error = np.linalg.norm(landmarks - face[1], axis=1)
+    assert error.mean() < 1.5, error.round(2)
+
+
+def test_prepare_face_errors(files, tmp_path):
+    with pytest.raises(GenerateError, match=r"no face found in .*testsrc\.png"):
+        prepare_face(files["noface"])
+    with pytest.raises(GenerateError, match=r"cannot read image .*speech\.wav"):
+        prepare_face(files["text"])
+    with pytest.raises(GenerateError, match="cannot read image"):
+        prepare_face(tmp_path / "missing.jpg")
+
+
+# ----------------------------------------------------------------------------------------------------- audio
+
+
+@pytest.mark.parametrize("name, seconds", [("speech_mpg", 3.0), ("stereo_wav", 3.0), ("odd_m4a", 3.7)])
+def test_prepare_audio_any_format(files, name, seconds):
+    wave, mfcc, n_frames = prepare_audio(files[name])
+    assert wave.dtype == np.int16 and wave.ndim == 1
+    assert abs(len(wave) / 16000 - seconds) < 0.03, len(wave)
+    assert n_frames == -(-len(wave) // 640)
+    assert mfcc.dtype == np.float32 and mfcc.shape == (audio.n_mfcc_frames(len(wave)), 13)
+    assert np.abs(wave).max() > 1000  # speech, not silence
+
+
+def test_prepare_audio_downmixes_stereo_to_the_same_speech(files):
+    # the 44.1 kHz stereo wav holds bbie9s's audio: back at 16 kHz mono it is the build's waveform of that clip
+    stereo, _, _ = prepare_audio(files["stereo_wav"])
+    direct = media.decode_audio(SAMPLES / "s1" / "bbie9s.mpg")
+    n = min(len(stereo), len(direct))
+    assert abs(len(stereo) - len(direct)) <= 16
+    assert np.corrcoef(stereo[:n].astype(float), direct[:n].astype(float))[0, 1] > 0.99
+
+
+def test_prepare_audio_errors(files, tmp_path):
+    with pytest.raises(GenerateError, match=r"cannot read audio .*speech\.wav"):
+        prepare_audio(files["text"])
+    with pytest.raises(GenerateError, match="audio stream missing"):
+        prepare_audio(files["silent_video"])
+    with pytest.raises(GenerateError, match="file not found"):
+        prepare_audio(tmp_path / "missing.wav")
+
+
+# ------------------------------------------------------------------------------------------------- landmarks
+
+
+def test_predict_landmarks(atnet_ckpt, face, files):
+    _, example = face
+    _, mfcc, n = prepare_audio(files["odd_m4a"])
+    boosted = predict_landmarks(atnet_ckpt, example, mfcc, n, boost=True, device="cpu")
+    plain = predict_landmarks(atnet_ckpt, example, mfcc, n, boost=False, device="cpu")
+    assert boosted.dtype == np.float32 and boosted.shape == (n, 68, 2) == plain.shape and n == 93
+    assert np.isfinite(boosted).all() and (boosted > -64).all() and (boosted < 192).all()
+    # the PCA reconstruction: plain = pca.from_pca(model output); the boost scales components 1-5 only
+    model, pca, _ = load_atnet(atnet_ckpt, "cpu")
+    coeffs_plain, coeffs_boosted = pca.to_pca(plain), pca.to_pca(boosted)
+    np.testing.assert_allclose(coeffs_boosted, coeffs_plain * [1.0, 2.2, 2.4, 2.6, 2.8, 3.0], atol=1e-4)
+    # one LSTM pass over the whole utterance: it is causal, so the first 16 frames alone give the same output
+    np.testing.assert_allclose(predict_landmarks(atnet_ckpt, example, mfcc, 16, boost=False, device="cpu"),
+                               plain[:16], atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------- frames
+
+
+class Spy(torch.nn.Module):
+    """Wraps a VG-net and records what render_frames feeds it."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner, self.calls = inner, []
+
+    def forward(self, example_face, landmarks, example_landmarks):
+        self.calls.append((example_face.clone(), landmarks.clone(), example_landmarks.clone()))
+        return self.inner(example_face, landmarks, example_landmarks)
+
+
+def test_render_frames_feeds_vgnet_its_conventions(vgnet, face):
+    crop, example = face
+    rng = np.random.default_rng(0)
+    landmarks = (example + rng.normal(0, 1.5, (21, 68, 2))).astype(np.float32)  # 21 = one chunk of 16 + 5
+    spy = Spy(vgnet).train()
+    frames = render_frames(spy, crop, example, landmarks, batch=1)
+    assert frames.dtype == np.uint8 and frames.shape == (21, 128, 128, 3)
+    assert spy.training and spy.inner.training  # modes restored
+    assert [tuple(c[1].shape) for c in spy.calls] == [(1, 16, 136), (1, 16, 136)]
+    face_in, lm, ex = spy.calls[0]
+    assert tuple(face_in.shape) == (1, 3, 128, 128) and tuple(ex.shape) == (1, 136)
+    np.testing.assert_allclose(face_in[0].permute(1, 2, 0).numpy(), crop / 127.5 - 1, atol=1e-6)
+    np.testing.assert_allclose(ex[0].numpy(), normalise(example, 128).reshape(136), atol=1e-6)  # x0, y0, x1, ...
+    np.testing.assert_allclose(lm[0, 3].numpy(), normalise(landmarks[3], 128).reshape(136), atol=1e-6)
+    last = spy.calls[1][1][0]  # frames 16..31: 16..20 real, then the last landmarks repeated
+    np.testing.assert_allclose(last[4].numpy(), normalise(landmarks[20], 128).reshape(136), atol=1e-6)
+    np.testing.assert_allclose(last[5:].numpy(), np.repeat(last[4:5].numpy(), 11, 0))
+    # the frames are VG-net's output (eval mode) in uint8; batching the chunks does not change them
+    with torch.inference_mode():  # the recorded inputs are inference tensors
+        out, _ = vgnet.eval()(face_in, lm, ex)
+    expected = ((out[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    assert np.abs(frames[:16].astype(int) - expected.astype(int)).max() <= 1
+    assert np.abs(render_frames(vgnet, crop, example, landmarks, batch=2).astype(int) - frames).max() <= 1
+
+
+# ----------------------------------------------------------------------------------------------------- video
+
+
+def streams(path: Path) -> tuple[list[str], list[str]]:
+    """(video stream lines, audio stream lines) of input 0 as `ffmpeg -i` reports them."""
+    _, err = (ffmpeg.input(str(path)).output("-", f="null").global_args("-hide_banner", "-nostdin")
+              .run(cmd=media.ffmpeg_exe(), capture_stdout=True, capture_stderr=True))
+    header = err.decode("utf-8", "replace").split("Stream mapping")[0]
+    lines = re.findall(r"Stream #0:\d+.*", header)
+    return [ln for ln in lines if ": Video: " in ln], [ln for ln in lines if ": Audio: " in ln]
+
+
+def check_mp4(path: Path, wave: np.ndarray) -> media.Decoded:
+    """A playable H.264/AAC mp4 at 25 fps, 128×128, whose video and audio both last as long as `wave` (16 kHz)
+    within one frame."""
+    video, sound = streams(path)
+    assert len(video) == 1 and len(sound) == 1, (video, sound)
+    assert re.search(r"Video: h264 .*yuv420p.*128x128.* 25 fps", video[0]), video[0]
+    assert "Audio: aac" in sound[0], sound[0]
+    decoded = media.decode(path)  # decodes every frame and the whole audio track back
+    seconds = len(wave) / 16000
+    assert decoded.frames.shape[1:] == (128, 128, 3)
+    assert len(decoded.frames) == n_video_frames(len(wave))
+    assert 0 <= len(decoded.frames) / 25 - seconds < 1 / 25
+    assert abs(len(decoded.audio) / 16000 - seconds) < 1 / 25
+    assert abs(decoded.duration_s - seconds) < 1 / 25
+    return decoded
+
+
+def test_write_video_pads_and_trims_to_the_audio(tmp_path, files):
+    wave, _, n = prepare_audio(files["odd_m4a"])  # 3.7 s -> 93 frames, the last one partly covered
+    frames = np.zeros((10, 128, 128, 3), np.uint8)
+    frames[:, :, :, 0] = np.arange(10, dtype=np.uint8)[:, None, None] * 20
+    short = check_mp4(write_video(frames, wave, tmp_path / "short.mp4"), wave)  # audio from `wave` itself
+    assert abs(int(short.frames[-1, 64, 64, 0]) - 180) < 8  # the last frame repeated up to 93
+    long = np.repeat(frames, 20, 0)  # 200 frames, trimmed to 93
+    check_mp4(write_video(long, wave, tmp_path / "long.mp4", audio_path=files["odd_m4a"]), wave)
+
+
+@pytest.mark.parametrize("speech", ["speech_mpg", "stereo_wav", "odd_m4a"])
+def test_generate_writes_a_playable_mp4(speech, files, atnet_ckpt, vgnet, tmp_path):
+    out = tmp_path / "sub" / "talking.mp4"
+    result = generate(files["face"], files[speech], out, atnet_ckpt, vgnet, device="cpu")
+    wave = media.decode_audio(files[speech])
+    n = n_video_frames(len(wave))
+    assert result["frames"] == n and result["fps"] == 25 and result["seconds"] == pytest.approx(n / 25)
+    decoded = check_mp4(out, wave)
+    # the ORIGINAL audio is muxed: back at 16 kHz it is the input's speech
+    m = min(len(wave), len(decoded.audio))
+    lag = int(np.argmax(np.correlate(decoded.audio[:m].astype(float), wave[:m].astype(float)[1000:-1000])))
+    assert abs(lag - 1000) <= 16  # decoded.audio[lag:] lines up with wave[1000:]: no shift beyond 1 ms
+    assert np.corrcoef(decoded.audio[lag : lag + m - 2000], wave[1000 : m - 1000])[0, 1] > 0.9
+
+
+def test_generate_from_a_vgnet_checkpoint(files, atnet_ckpt, vgnet, tmp_path):
+    path = tmp_path / "vgnet.pt"
+    # the layout tasks.train_vgnet writes ("talkface.vgnet/1"), reduced to what inference reads
+    torch.save({"format": "talkface.vgnet/1", "generator_config": vgnet.cfg.to_dict(),
+                "generator": vgnet.state_dict()}, path)
+    loaded = load_vgnet(path, "cpu")
+    assert loaded.cfg == vgnet.cfg and not loaded.training
+    assert all(torch.equal(v, vgnet.state_dict()[k]) for k, v in loaded.state_dict().items())
+    result = generate(files["face"], files["odd_m4a"], tmp_path / "out.mp4", atnet_ckpt, path, device="cpu")
+    assert result["frames"] == 93 and (tmp_path / "out.mp4").stat().st_size > 0
+
+
+def test_generate_errors(files, atnet_ckpt, vgnet, tmp_path):
+    out = tmp_path / "out.mp4"
+    with pytest.raises(GenerateError, match=r"AT-net checkpoint not found: .*nope\.pt"):
+        generate(files["face"], files["odd_m4a"], out, tmp_path / "nope.pt", vgnet)
+    with pytest.raises(GenerateError, match=r"VG-net checkpoint not found: .*nope\.pt"):
+        generate(files["face"], files["odd_m4a"], out, atnet_ckpt, tmp_path / "nope.pt")
+    with pytest.raises(GenerateError, match=r"cannot load VG-net checkpoint"):
+        generate(files["face"], files["odd_m4a"], out, atnet_ckpt, files["text"])
+    with pytest.raises(GenerateError, match="no face found"):
+        generate(files["noface"], files["odd_m4a"], out, atnet_ckpt, vgnet)
+    with pytest.raises(GenerateError, match="cannot read audio"):
+        generate(files["face"], files["text"], out, atnet_ckpt, vgnet)
+    assert not out.exists()
