@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test install system-deps benchmark-build clean
+.PHONY: demo test install system-deps benchmark-build benchmark-atvgnet clean
 
 demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, log to MLflow
 	$(BIN)/talkface benchmark --data-root $(DATA)
@@ -20,6 +20,9 @@ test: install  ## the test suite (real ffmpeg, dlib, zarr, Great Expectations, P
 
 benchmark-build: install  ## preprocessing throughput: tracked vs naive, 1 vs 2 workers
 	$(BIN)/python benchmarks/build_throughput.py
+
+benchmark-atvgnet: install  ## ATVGnet inference frames/s, VG-net training samples/s, DataLoader ratio (CPU; GPU when present)
+	$(BIN)/python benchmarks/atvgnet_speed.py --data-root $(DATA)/bench
 
 install: system-deps $(STAMP)
 

@@ -108,36 +108,21 @@ class Window:
     start: int  # first video frame of the window, within the clip
 
 
-class ATNetDataset(Dataset):
-    """AT-net training samples from a store split: windows of T consecutive video frames of one ok clip.
+class ClipWindowDataset(Dataset):
+    """Windows of T consecutive video frames of the ok clips of a store split, with a per-process LRU cache of
+    each clip's arrays. Subclasses define `read_clip(row) -> tuple of arrays` and `__getitem__`.
 
-    Item i is a dict of float32 tensors (Chen et al. CVPR 2019, Sec. 3.1; public code `GRID_1D_lstm_landmark_pca`):
-      example_landmarks (6,): PCA coefficients of one frame of the same clip, drawn from
-                              `np.random.default_rng((seed, i))`, so fixed per (seed, item);
-      mfcc (T, 28, 12): `mfcc_windows` for the window's T frames;
-      landmarks (T, 6): PCA coefficients of the window's T frames (the targets).
-    Windows start at frames 0, stride, 2*stride, ... up to n_frames - T; clips shorter than T give none.
-
-    pca: the LandmarkPCA to project with; default `<store_dir>/pca.npz` (FileNotFoundError when absent).
-    cache_clips: how many clips' arrays (PCA coefficients and MFCC, ~50 kB for a 3 s clip) each process keeps, LRU.
+    Windows start at frames 0, stride, 2*stride, ... up to n_frames - T; clips shorter than T give none. The example
+    frame of item i is drawn from `np.random.default_rng((seed, i))`, so it is fixed per (seed, item).
+    cache_clips: how many clips' arrays each process keeps (LRU); a cached clip is read from its shard once.
     Raises ValueError when the split has no ok clip or no clip of at least T frames.
     """
 
-    def __init__(
-        self,
-        store_dir: Path,
-        split: str = "train",
-        *,
-        pca: LandmarkPCA | None = None,
-        T: int = 16,
-        stride: int = 1,
-        seed: int = 0,
-        cache_clips: int = 512,
-    ):
-        if T < 1 or stride < 1:
-            raise ValueError(f"T and stride must be >= 1, got T={T}, stride={stride}")
+    def __init__(self, store_dir: Path, split: str, *, T: int, stride: int, seed: int, cache_clips: int):
+        if T < 1 or stride < 1 or cache_clips < 1:
+            raise ValueError(f"T, stride and cache_clips must be >= 1, got T={T}, stride={stride}, "
+                             f"cache_clips={cache_clips}")
         self.store_dir, self.split, self.T, self.stride, self.seed = Path(store_dir), split, T, stride, seed
-        self.pca = pca if pca is not None else load_pca(self.store_dir / "pca.npz")
         self.clips = ok_clips(self.store_dir, split)
         self.windows = [
             Window(c, s) for c, n in enumerate(self.clips["n_frames"]) for s in range(0, int(n) - T + 1, stride)
@@ -146,7 +131,7 @@ class ATNetDataset(Dataset):
             raise ValueError(f"{store_dir}: no clip of split {split!r} has {T} frames")
         self.reader = ClipReader(self.store_dir)
         self.cache_clips = cache_clips
-        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[np.ndarray, ...]] = OrderedDict()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -156,22 +141,50 @@ class ATNetDataset(Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def clip_arrays(self, clip: int) -> tuple[np.ndarray, np.ndarray]:
-        """(PCA coefficients float32 (n_frames, 6), MFCC float32 (n_mfcc, 13)) of one clip, read once and cached."""
+    def read_clip(self, row) -> tuple[np.ndarray, ...]:
+        raise NotImplementedError
+
+    def clip_arrays(self, clip: int) -> tuple[np.ndarray, ...]:
+        """`read_clip` of the clip table's row `clip`, read once and cached (LRU of `cache_clips`)."""
         if clip in self._cache:
             self._cache.move_to_end(clip)
             return self._cache[clip]
-        row = self.clips.iloc[clip]
-        arrays = (self.pca.to_pca(self.reader.landmarks(row)), self.reader.mfcc(row))
+        arrays = self.read_clip(self.clips.iloc[clip])
         self._cache[clip] = arrays
         if len(self._cache) > self.cache_clips:
             self._cache.popitem(last=False)
         return arrays
 
+    def example_frame(self, i: int, n_frames: int) -> int:
+        """The example frame of item i: fixed per (seed, i)."""
+        return int(np.random.default_rng((self.seed, i)).integers(n_frames))
+
+
+class ATNetDataset(ClipWindowDataset):
+    """AT-net training samples from a store split (`ClipWindowDataset` windows).
+
+    Item i is a dict of float32 tensors (Chen et al. CVPR 2019, Sec. 3.1; public code `GRID_1D_lstm_landmark_pca`):
+      example_landmarks (6,): PCA coefficients of the example frame (one frame of the same clip);
+      mfcc (T, 28, 12): `mfcc_windows` for the window's T frames;
+      landmarks (T, 6): PCA coefficients of the window's T frames (the targets).
+
+    pca: the LandmarkPCA to project with; default `<store_dir>/pca.npz` (FileNotFoundError when absent).
+    cache_clips: clips' arrays (PCA coefficients and MFCC, ~50 kB for a 3 s clip) each process keeps.
+    """
+
+    def __init__(self, store_dir: Path, split: str = "train", *, pca: LandmarkPCA | None = None, T: int = 16,
+                 stride: int = 1, seed: int = 0, cache_clips: int = 512):
+        super().__init__(store_dir, split, T=T, stride=stride, seed=seed, cache_clips=cache_clips)
+        self.pca = pca if pca is not None else load_pca(self.store_dir / "pca.npz")
+
+    def read_clip(self, row) -> tuple[np.ndarray, np.ndarray]:
+        """(PCA coefficients float32 (n_frames, 6), MFCC float32 (n_mfcc, 13)) of one clip."""
+        return self.pca.to_pca(self.reader.landmarks(row)), self.reader.mfcc(row)
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         w = self.windows[i]
         coeffs, mfcc = self.clip_arrays(w.clip)
-        example = int(np.random.default_rng((self.seed, i)).integers(len(coeffs)))
+        example = self.example_frame(i, len(coeffs))
         frames = np.arange(w.start, w.start + self.T)
         return {
             "example_landmarks": torch.from_numpy(coeffs[example].copy()),  # (6,)
@@ -186,77 +199,37 @@ def faces_to_tensor(faces: np.ndarray) -> torch.Tensor:
     return t.to(torch.float32).div_(127.5).sub_(1.0).contiguous()
 
 
-class VGNetDataset(Dataset):
-    """VG-net training samples from a store split: windows of T consecutive video frames of one ok clip.
+class VGNetDataset(ClipWindowDataset):
+    """VG-net training samples from a store split (`ClipWindowDataset` windows).
 
     Item i is a dict of float32 tensors (Chen et al. CVPR 2019, Sec. 3.2; decoupled training on ground-truth
     landmarks, as the paper does):
-      example_face (3, H, W) in [-1, 1]: one frame of the same clip, drawn from `np.random.default_rng((seed, i))`
-                                        exactly as `ATNetDataset` draws its example, so fixed per (seed, item);
+      example_face (3, H, W) in [-1, 1]: the example frame (one frame of the same clip, drawn as `ATNetDataset`
+                                        draws its example);
       example_landmarks (136,): that frame's landmarks, normalised (`tasks.landmark_pca.normalise`: crop pixels /
                                 crop_size * 2 - 1), flattened (x0, y0, x1, y1, ...);
       landmarks (T, 136): the window's ground-truth landmarks, normalised and flattened the same way;
       frames (T, 3, H, W) in [-1, 1]: the window's face crops, the targets.
-    H = W = the store's crop size (128). Windows start at frames 0, stride, 2*stride, ... up to n_frames - T; clips
-    shorter than T give none.
+    H = W = the store's crop size (128).
 
-    cache_clips: how many clips' faces and landmarks each process keeps, LRU (a 3 s clip's 75 uint8 128x128 faces
-    are 3.7 MB, so the default 16 holds ~60 MB); each clip's slice is read from its shard once while cached.
-    Raises ValueError when the split has no ok clip or no clip of at least T frames.
+    cache_clips: clips' faces and landmarks each process keeps (a 3 s clip's 75 uint8 128x128 faces are 3.7 MB, so
+    the default 16 holds ~60 MB).
     """
 
-    def __init__(
-        self,
-        store_dir: Path,
-        split: str = "train",
-        *,
-        T: int = 16,
-        stride: int = 1,
-        seed: int = 0,
-        cache_clips: int = 16,
-    ):
-        if T < 1 or stride < 1 or cache_clips < 1:
-            raise ValueError(f"T, stride and cache_clips must be >= 1, got T={T}, stride={stride}, "
-                             f"cache_clips={cache_clips}")
-        self.store_dir, self.split, self.T, self.stride, self.seed = Path(store_dir), split, T, stride, seed
-        self.clips = ok_clips(self.store_dir, split)
-        self.windows = [
-            Window(c, s) for c, n in enumerate(self.clips["n_frames"]) for s in range(0, int(n) - T + 1, stride)
-        ]
-        if not self.windows:
-            raise ValueError(f"{store_dir}: no clip of split {split!r} has {T} frames")
-        self.reader = ClipReader(self.store_dir)
-        self.cache_clips = cache_clips
-        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+    def __init__(self, store_dir: Path, split: str = "train", *, T: int = 16, stride: int = 1, seed: int = 0,
+                 cache_clips: int = 16):
+        super().__init__(store_dir, split, T=T, stride=stride, seed=seed, cache_clips=cache_clips)
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_cache"] = OrderedDict()  # each worker fills its own
-        return state
-
-    def __len__(self) -> int:
-        return len(self.windows)
-
-    def clip_arrays(self, clip: int) -> tuple[np.ndarray, np.ndarray]:
-        """(faces uint8 (n_frames, H, W, 3), normalised landmarks float32 (n_frames, 136)) of one clip, read once
-        and cached (LRU of `cache_clips`)."""
-        if clip in self._cache:
-            self._cache.move_to_end(clip)
-            return self._cache[clip]
-        row = self.clips.iloc[clip]
+    def read_clip(self, row) -> tuple[np.ndarray, np.ndarray]:
+        """(faces uint8 (n_frames, H, W, 3), normalised landmarks float32 (n_frames, 136)) of one clip."""
         faces = self.reader.faces(row)
         crop = int(row.crop_size) if not pd.isna(row.crop_size) else int(faces.shape[1])
-        landmarks = normalise(self.reader.landmarks(row), crop).reshape(len(faces), -1).astype(np.float32)
-        arrays = (faces, landmarks)
-        self._cache[clip] = arrays
-        if len(self._cache) > self.cache_clips:
-            self._cache.popitem(last=False)
-        return arrays
+        return faces, normalise(self.reader.landmarks(row), crop).reshape(len(faces), -1).astype(np.float32)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         w = self.windows[i]
         faces, landmarks = self.clip_arrays(w.clip)
-        example = int(np.random.default_rng((self.seed, i)).integers(len(faces)))
+        example = self.example_frame(i, len(faces))
         window = slice(w.start, w.start + self.T)
         return {
             "example_face": faces_to_tensor(faces[example]),  # (3, H, W)

@@ -37,8 +37,9 @@ import numpy as np
 import torch
 
 from storage.dataset import mfcc_windows
-from tasks import align, media
+from tasks import align, media, train_vgnet
 from tasks import audio as audio_features
+from tasks.checkpoint import resolve_device
 from tasks.face import FaceTracker
 from tasks.landmark_pca import LandmarkPCA, normalise
 
@@ -53,13 +54,6 @@ PathLike = Union[str, Path]
 
 class GenerateError(RuntimeError):
     """An input that generation cannot use; `str(exc)` says which and why."""
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" → cuda when available, else cpu; anything else as given."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 # ---------------------------------------------------------------------------------------------------------- face
@@ -313,28 +307,19 @@ def write_video(frames: np.ndarray, wave: np.ndarray, out_path: PathLike, fps: i
 
 def load_vgnet(vgnet_ckpt_or_module, device: str | torch.device = "cpu") -> torch.nn.Module:
     """A VG-net on `device`, in eval mode when read from a file: an nn.Module is moved there and returned; a path is
-    read with `torch.load(weights_only=True)` — a `tasks.train_vgnet` checkpoint ("generator_config" and
-    "generator" state dict; the discriminator and optimizer states are not used), or a dict with "model_config"
-    and "model". Raises GenerateError when the file is missing or unusable."""
+    a `tasks.train_vgnet` checkpoint (or a model directory's vgnet.pt), read with `torch.load(weights_only=True)`.
+    Raises GenerateError when the file is missing or unusable."""
     dev = resolve_device(device)
     if isinstance(vgnet_ckpt_or_module, torch.nn.Module):
         return vgnet_ckpt_or_module.to(dev)
     path = Path(vgnet_ckpt_or_module)
     if not path.is_file():
         raise GenerateError(f"VG-net checkpoint not found: {path}")
-    from models.atvgnet.vg_net import VGNet, VGNetConfig
-
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        config = ckpt.get("model_config", ckpt.get("generator_config"))
-        state = ckpt.get("model", ckpt.get("generator"))
-        if config is None or state is None:
-            raise ValueError("no model_config/model (or generator_config/generator) entries")
-        model = VGNet(VGNetConfig.from_dict(config))
-        model.load_state_dict(state)
+        model, _ = train_vgnet.load_vgnet(path, str(dev))
     except Exception as exc:  # noqa: BLE001 - any failure to read it is the user's file
         raise GenerateError(f"cannot load VG-net checkpoint {path}: {exc}") from None
-    return model.to(dev).eval()
+    return model
 
 
 def generate(image: PathLike, audio: PathLike, out: PathLike, atnet_ckpt, vgnet_ckpt_or_module,

@@ -20,7 +20,6 @@ non-determinism on GPU).
 """
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +31,8 @@ import torch.nn.functional as F
 
 from models.atvgnet.at_net import ATNet, ATNetConfig
 from storage.dataset import ATNetDataset, StepBatchSampler, make_dataloader
+from tasks import checkpoint
+from tasks.checkpoint import resolve_device, rng_state, seed_everything, set_rng_state
 from tasks.landmark_pca import LandmarkPCA, from_dict
 
 CHECKPOINT_FORMAT = "talkface.atnet/1"
@@ -101,41 +102,6 @@ class TrainResult:
     device: str
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """"auto" -> cuda when available, else cpu; anything else as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every cuda device
-
-
-def rng_state() -> dict:
-    """RNG states as tensors and primitives (weights_only-loadable)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
-        "python": random.getstate(),
-    }
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-
-
 def pca_to_dict(pca: LandmarkPCA) -> dict:
     return {
         "mean": torch.from_numpy(pca.mean.copy()),
@@ -163,18 +129,12 @@ def save_checkpoint(path: Path, *, model: ATNet, optimizer: torch.optim.Optimize
         "rng": rng_state(),
         "store_dir": str(store_dir),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    return path
+    return checkpoint.save(state, path)
 
 
 def load_checkpoint(path: Path) -> dict:
     """Read a checkpoint with `torch.load(weights_only=True)` onto the CPU. Raises ValueError on another format."""
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
-    return ckpt
+    return checkpoint.load(path, CHECKPOINT_FORMAT)
 
 
 def load_atnet(path: Path, device: str = "auto") -> tuple[ATNet, LandmarkPCA, dict]:

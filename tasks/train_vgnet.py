@@ -44,7 +44,8 @@ from models.atvgnet.discriminator import DiscriminatorConfig, RegressionDiscrimi
 from models.atvgnet.losses import VGNetLossConfig, discriminator_loss, generator_loss
 from models.atvgnet.vg_net import VGNet, VGNetConfig
 from storage.dataset import StepBatchSampler, VGNetDataset, make_dataloader
-from tasks.train_atnet import resolve_device, rng_state, seed_everything, set_rng_state
+from tasks import checkpoint
+from tasks.checkpoint import resolve_device, rng_state, seed_everything, set_rng_state
 
 CHECKPOINT_FORMAT = "talkface.vgnet/1"
 PRESETS = ("paper", "small")
@@ -170,18 +171,12 @@ def save_checkpoint(path: Path, *, generator: VGNet, discriminator: RegressionDi
         "rng": rng_state(),
         "store_dir": str(store_dir),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    return path
+    return checkpoint.save(state, path)
 
 
 def load_checkpoint(path: Path) -> dict:
     """Read a checkpoint with `torch.load(weights_only=True)` onto the CPU. Raises ValueError on another format."""
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
-    return ckpt
+    return checkpoint.load(path, CHECKPOINT_FORMAT)
 
 
 def load_vgnet(path: Path, device: str = "auto") -> tuple[VGNet, dict]:
