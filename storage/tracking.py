@@ -4,7 +4,9 @@ URI is always given explicitly here rather than left to MLflow's default (`./mlf
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
@@ -63,18 +65,21 @@ def log_params(client: MlflowClient, run_id: str, params: dict) -> None:
             client.set_tag(run_id, f"resume.{k}", str(v))
 
 
-def download_checkpoints(client: MlflowClient, run_id: str, dst: Path) -> Path:
-    """The run's `checkpoints/` artifacts, downloaded into `dst` (created; files already there are kept). Returns
-    `dst`. Raises FileNotFoundError when the run logged no checkpoint."""
+def download_checkpoints(client: MlflowClient, run_id: str, dst: Path,
+                         pick: Callable[[list[str]], list[str]] | None = None) -> Path:
+    """The run's `checkpoints/` artifacts (those `pick` chooses from their artifact paths, when given), downloaded
+    into `dst` (created; files already there are kept). Returns `dst`. Raises FileNotFoundError when the run logged
+    no checkpoint."""
     names = [a.path for a in client.list_artifacts(run_id, "checkpoints") if not a.is_dir]
     if not names:
         raise FileNotFoundError(f"MLflow run {run_id} has no checkpoints to resume from")
+    names = pick(names) if pick else names
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     for name in names:
         if not (dst / Path(name).name).is_file():
-            client.download_artifacts(run_id, name, str(dst.parent / ".download"))
-            (dst.parent / ".download" / name).replace(dst / Path(name).name)
+            with tempfile.TemporaryDirectory(dir=dst) as tmp:  # renamed into place only when complete
+                Path(client.download_artifacts(run_id, name, tmp)).replace(dst / Path(name).name)
     return dst
 
 

@@ -42,15 +42,22 @@ def checkpoint_stage(path: Path) -> str:
     raise ValueError(f"{path}: not a talkface checkpoint (format {fmt!r}; expected one of {sorted(STAGES.values())})")
 
 
+def latest_names(names: list[str]) -> dict[str, str | None]:
+    """{"atnet": name, "vgnet": name}: of file names or paths like `<stage>-stepNNNNNN.pt`, the highest step of each
+    stage (None where there is none); other names are ignored."""
+    found: dict[str, tuple[int, str] | None] = {"atnet": None, "vgnet": None}
+    for name in names:
+        m = _STEP.match(Path(name).name)
+        if m and (found[m[1]] is None or int(m[2]) > found[m[1]][0]):
+            found[m[1]] = (int(m[2]), name)
+    return {stage: (hit[1] if hit else None) for stage, hit in found.items()}
+
+
 def latest_checkpoints(folder: Path) -> dict[str, Path | None]:
     """{"atnet": path, "vgnet": path} of the highest-step `<stage>-stepNNNNNN.pt` in `folder` (None where there is
     none; a missing folder gives both None)."""
-    found: dict[str, tuple[int, Path] | None] = {"atnet": None, "vgnet": None}
-    for path in sorted(Path(folder).glob("*-step*.pt")) if Path(folder).is_dir() else []:
-        m = _STEP.match(path.name)
-        if m and (found[m[1]] is None or int(m[2]) > found[m[1]][0]):
-            found[m[1]] = (int(m[2]), path)
-    return {stage: (hit[1] if hit else None) for stage, hit in found.items()}
+    names = [str(p) for p in Path(folder).glob("*-step*.pt")] if Path(folder).is_dir() else []
+    return {stage: (Path(name) if name else None) for stage, name in latest_names(names).items()}
 
 
 def resume_points(checkpoint: Path) -> dict[str, Path | None]:

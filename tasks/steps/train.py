@@ -39,7 +39,7 @@ def resolve_resume(resume: str | None, data_root: Path) -> tuple[str | None, dic
     """Where training continues: (the MLflow run to log into, or None for a new run; {"atnet", "vgnet"}: the
     checkpoint each stage resumes from, or None to start it). `resume` is a checkpoint file (the other stage's
     latest checkpoint beside it is used too, `tasks.cascade.resume_points`) or an MLflow run id / `runs:/<id>`
-    whose logged checkpoints are downloaded to <data_root>/runs/<id>/checkpoints.
+    whose latest logged checkpoint of each stage is downloaded to <data_root>/runs/<id>/checkpoints.
     Raises FileNotFoundError / ValueError with the reason when neither works."""
     if resume is None:
         return None, {"atnet": None, "vgnet": None}
@@ -50,7 +50,8 @@ def resolve_resume(resume: str | None, data_root: Path) -> tuple[str | None, dic
         raise FileNotFoundError(f"--resume {resume!r}: no such checkpoint file, and not an MLflow run id")
     run_id = match[1]
     client = MlflowClient(tracking.tracking_uri(data_root))
-    folder = tracking.download_checkpoints(client, run_id, Path(data_root) / "runs" / run_id / "checkpoints")
+    folder = tracking.download_checkpoints(client, run_id, Path(data_root) / "runs" / run_id / "checkpoints",
+                                           pick=lambda names: [n for n in cascade.latest_names(names).values() if n])
     get_run_logger().info("resuming MLflow run %s from its checkpoints in %s", run_id, folder)
     return run_id, cascade.latest_checkpoints(folder)
 

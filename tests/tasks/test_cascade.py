@@ -30,6 +30,10 @@ def test_checkpoint_stage_and_latest(checkpoints, tmp_path):
     assert cascade.checkpoint_stage(atnet) == "atnet" and cascade.checkpoint_stage(vgnet) == "vgnet"
     assert cascade.latest_checkpoints(out) == {"atnet": out / "atnet-step000002.pt", "vgnet": out / "vgnet-step000002.pt"}
     assert cascade.latest_checkpoints(tmp_path / "missing") == {"atnet": None, "vgnet": None}
+    names = ["checkpoints/vgnet-step000100.pt", "checkpoints/vgnet-step000020.pt", "checkpoints/atnet-step000300.pt",
+             "checkpoints/vgnet-step000100.pt.tmp", "checkpoints/notes.txt"]  # as MLflow lists a run's artifacts
+    assert cascade.latest_names(names) == {"atnet": "checkpoints/atnet-step000300.pt",
+                                           "vgnet": "checkpoints/vgnet-step000100.pt"}
     with pytest.raises(FileNotFoundError):
         cascade.checkpoint_stage(tmp_path / "missing.pt")
     (tmp_path / "notes.pt").write_text("not a checkpoint")
