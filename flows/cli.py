@@ -135,7 +135,7 @@ def benchmark(
     workers: int = typer.Option(1, min=1, help="parallel shard builders"),
 ) -> None:
     """The main job: build the store, train AT-net, score it on the test split, log everything to MLflow."""
-    from flows.benchmark import BenchmarkParams, benchmark as benchmark_flow
+    from flows.train_and_benchmark import BenchmarkParams, train_and_benchmark as benchmark_flow
 
     out = benchmark_flow(BenchmarkParams(data_root=data_root, raw_root=raw_root, size=size, steps=steps, batch_size=batch_size,
                                          seed=seed, workers=workers))
@@ -146,6 +146,44 @@ def benchmark(
     mlflow_exe = Path(sys.executable).with_name("mlflow")
     typer.echo(f"Open the MLflow UI:  {mlflow_exe} ui --backend-store-uri {out['tracking_uri']} --host 127.0.0.1 --port 5000")
     typer.echo("                     then browse http://127.0.0.1:5000 (experiment 'talkface')")
+
+
+@app.command()
+def serve(
+    raw_root: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
+                                            help="raw dataset root; default: the bundled GRID clips"),
+    data_root: Path = typer.Option(Path("data"), help="stores, mlflow.db and run outputs of the served runs"),
+    dataset: str = typer.Option("grid", help="dataset of both deployments"),
+    build_cron: str = typer.Option("0 3 * * 1", help="cron schedule of the store rebuild (default: Mondays 03:00)"),
+) -> None:
+    """Serve the deployments `build_dataset/scheduled-build` (on its cron schedule) and
+    `train_and_benchmark/one-click` (started from the Prefect UI) until interrupted. Needs a Prefect server:
+    start `talkface ui` and export the PREFECT_API_URL it prints."""
+    from prefect import serve as prefect_serve
+    from prefect.settings import get_current_settings
+
+    from flows.deployments import deployments
+
+    api = get_current_settings().api.url
+    if not api:
+        typer.echo("error: no Prefect server: run `talkface ui` (or `prefect server start --host 127.0.0.1`) and "
+                   "export PREFECT_API_URL=http://127.0.0.1:4200/api first", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"serving on {api}: build_dataset/scheduled-build ({build_cron}), train_and_benchmark/one-click")
+    prefect_serve(*deployments(raw_root, data_root, dataset, build_cron))
+
+
+@app.command()
+def ui(
+    data_root: Path = typer.Option(Path("data"), help="the MLflow store (mlflow.db, mlartifacts) to show"),
+    host: str = typer.Option("127.0.0.1", help="interface both servers bind to (loopback unless you mean it)"),
+    prefect_port: int = typer.Option(4200, help="Prefect server port"),
+    mlflow_port: int = typer.Option(5000, help="MLflow server port"),
+) -> None:
+    """Start the Prefect server and the MLflow server on 127.0.0.1, print their URLs, and stop both on Ctrl-C."""
+    from flows.servers import run_servers
+
+    run_servers(data_root, host, prefect_port, mlflow_port, echo=typer.echo)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ class EvaluateParams(BaseModel):
     data_root: Path = Field(Path("data"), description="where mlflow.db and run outputs live")
     experiment: str = Field("talkface", description="MLflow experiment (when a new run is made)")
     run_id: str | None = Field(None, description="log into this MLflow run instead of a new one")
+    parent_run_id: str | None = Field(None, description="nest the new MLflow run under this one (a benchmark run)")
 
 
 @flow(name="evaluate")
@@ -33,11 +34,15 @@ def evaluate(params: EvaluateParams) -> dict:
     """Score `params.checkpoint` on the store split; returns {"run_id", "metrics"}."""
     log = get_run_logger()
     store_dir, data_root = params.store.resolve(), params.data_root.resolve()
-    dataset = store.read_card(store_dir)["dataset"]
+    card = store.read_card(store_dir)
+    dataset = card["dataset"]
     if not params.checkpoint.exists():
         raise FileNotFoundError(f"checkpoint {params.checkpoint} not found")
     uri, run_id, own_run = tracking.open_run(data_root, params.experiment, params.run_id,
-                                             f"evaluate-{params.model}-{dataset}", {"model": params.model, "dataset": dataset})
+                                             f"evaluate-{params.model}-{dataset}", {"model": params.model, "dataset": dataset},
+                                             parent_run_id=params.parent_run_id)
+    if own_run:
+        tracking.log_store_input(MlflowClient(uri), run_id, store_dir, card, params.split)
     metrics = steps.evaluate_atnet(params.checkpoint.resolve(), store_dir, params.split, dataset,
                                    data_root / "runs" / run_id / "evaluation", uri, run_id)
     if own_run:

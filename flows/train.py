@@ -60,6 +60,7 @@ class TrainParams(BaseModel):
     alias: str = Field("champion", description='alias pointed at the new model version ("" for none)')
     experiment: str = Field("talkface", description="MLflow experiment")
     run_id: str | None = Field(None, description="log into this existing MLflow run instead of a new one")
+    parent_run_id: str | None = Field(None, description="nest the new MLflow run under this one (a benchmark run)")
 
 
 def configs(params: TrainParams, size: str) -> tuple[TrainConfig, VGNetTrainConfig]:
@@ -92,9 +93,12 @@ def train(params: TrainParams) -> dict:
     resumed_run, start = steps.resolve_resume(params.resume, data_root)
     uri, run_id, own_run = tracking.open_run(data_root, params.experiment, params.run_id or resumed_run,
                                              f"{params.model}-{card['dataset']}",
-                                             {"model": params.model, "dataset": card["dataset"]})
+                                             {"model": params.model, "dataset": card["dataset"]},
+                                             parent_run_id=params.parent_run_id)
     client = MlflowClient(uri)
     own_run = own_run or resumed_run is not None
+    if own_run and not resumed_run:
+        tracking.log_store_input(client, run_id, store_dir, card, "train")
     if resumed_run:
         client.update_run(run_id, status="RUNNING")
         client.set_tag(run_id, "resumed", "true")

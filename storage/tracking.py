@@ -5,12 +5,16 @@ URI is always given explicitly here rather than left to MLflow's default (`./mlf
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable
 
 from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+from storage import manifest as manifest_table
+from storage.store import MANIFEST
 
 
 def tracking_uri(data_root: Path) -> str:
@@ -42,14 +46,34 @@ def ensure_experiment(name: str, data_root: Path) -> str:
     return experiment.experiment_id
 
 
-def open_run(data_root: Path, experiment: str, run_id: str | None, run_name: str, tags: dict[str, str]) -> tuple[str, str, bool]:
+def open_run(data_root: Path, experiment: str, run_id: str | None, run_name: str, tags: dict[str, str],
+             parent_run_id: str | None = None) -> tuple[str, str, bool]:
     """(tracking URI, run id, created): the given run of data_root's tracking store, or a new one named
-    `run_name` with `tags` in `experiment` when `run_id` is None (then the caller ends it)."""
+    `run_name` with `tags` in `experiment` when `run_id` is None (then the caller ends it); with `parent_run_id`
+    the new run is nested under that run (MLflow's `mlflow.parentRunId` tag, shown as a child in the UI)."""
     uri = tracking_uri(data_root)
     if run_id is not None:
         return uri, run_id, False
+    if parent_run_id:
+        tags = {**tags, "mlflow.parentRunId": parent_run_id}
     run = MlflowClient(uri).create_run(ensure_experiment(experiment, data_root), run_name=run_name, tags=tags)
     return uri, run.info.run_id, True
+
+
+def log_store_input(client: MlflowClient, run_id: str, store_dir: Path, card: dict, context: str) -> None:
+    """Link a store to a run as its input dataset (MLflow's Datasets panel): named `<dataset>-<version>`, digest =
+    the store's version digest, source = the store's path, schema and row count from its manifest, tagged
+    `mlflow.data.context` = `context` ("train", "test", ...)."""
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+
+    manifest = manifest_table.read(Path(store_dir) / MANIFEST)
+    with warnings.catch_warnings():  # "source can be interpreted in multiple ways": both are the local file kind
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(manifest, source=Path(store_dir).resolve().as_uri(),
+                                          name=f"{card['dataset']}-{card['version']}", digest=card["version"])
+    client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(),
+                                                     tags=[InputTag("mlflow.data.context", context)])])
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict) -> None:
