@@ -108,16 +108,21 @@ def generate(
 
 @app.command()
 def evaluate(
-    checkpoint: Path = typer.Option(..., exists=True, dir_okay=False),
-    store: Path = typer.Option(..., exists=True, file_okay=False),
+    store: Path = typer.Option(..., exists=True, file_okay=False, help="a complete store"),
+    model: str = typer.Option("atnet", help="atnet (landmark error of a checkpoint) or atvgnet (rendered videos)"),
+    checkpoint: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="atnet: the checkpoint"),
+    model_uri: str = typer.Option("models:/atvgnet@champion", help="atvgnet: models:/…, runs:/… or a model directory"),
     split: str = typer.Option("test"),
     data_root: Path = typer.Option(Path("data")),
-    model: str = typer.Option("atnet"),
+    sync_model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                              help="SyncNet checkpoint or syncnet_v2.model for AV offset/confidence"),
+    max_clips: Optional[int] = typer.Option(None, min=1, help="score only the first N clips"),
 ) -> None:
-    """Score a checkpoint on a store split; prints the metrics."""
+    """Score a model on a store split; prints the metrics."""
     from flows.evaluate import EvaluateParams, evaluate as evaluate_flow
 
-    out = evaluate_flow(EvaluateParams(model=model, checkpoint=checkpoint, store=store, split=split, data_root=data_root))
+    out = evaluate_flow(EvaluateParams(model=model, checkpoint=checkpoint, model_uri=model_uri, store=store,
+                                       split=split, data_root=data_root, sync_model=sync_model, max_clips=max_clips))
     typer.echo(f"MLflow run: {out['run_id']}")
     for key, value in out["metrics"].items():
         typer.echo(f"{split}/{key}: {value:.4f}")
@@ -128,24 +133,30 @@ def benchmark(
     data_root: Path = typer.Option(Path("data"), help="stores, mlflow.db, mlartifacts and run outputs"),
     raw_root: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
                                             help="raw GRID root; default: the bundled sample clips"),
-    size: str = typer.Option("auto", help="AT-net size: paper, small (CPU), auto (paper on GPU)"),
+    model: str = typer.Option("atvgnet", help="atvgnet (AT-net + VG-net, every metric) or atnet (landmarks only)"),
+    size: str = typer.Option("auto", help="network sizes: paper, small (CPU), auto (paper on GPU)"),
     steps: int = typer.Option(300, min=1, help="AT-net training steps"),
-    batch_size: int = typer.Option(16, min=1),
+    batch_size: int = typer.Option(16, min=1, help="AT-net windows per step"),
+    vgnet_steps: int = typer.Option(300, min=1, help="VG-net training steps"),
+    vgnet_batch_size: int = typer.Option(4, min=1, help="VG-net clips of 16 frames per step"),
+    sync_model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                              help="SyncNet checkpoint or syncnet_v2.model for AV offset/confidence"),
     seed: int = typer.Option(0),
     workers: int = typer.Option(1, min=1, help="parallel shard builders"),
 ) -> None:
-    """The main job: build the store, train AT-net, score it on the test split, log everything to MLflow."""
+    """The main job: build the store, train, score on the test split beside the papers, log it all to MLflow."""
     from flows.train_and_benchmark import BenchmarkParams, train_and_benchmark as benchmark_flow
 
-    out = benchmark_flow(BenchmarkParams(data_root=data_root, raw_root=raw_root, size=size, steps=steps, batch_size=batch_size,
-                                         seed=seed, workers=workers))
+    out = benchmark_flow(BenchmarkParams(
+        data_root=data_root, raw_root=raw_root, model=model, size=size, steps=steps, batch_size=batch_size,
+        vgnet_steps=vgnet_steps, vgnet_batch_size=vgnet_batch_size, sync_model=sync_model, seed=seed, workers=workers))
     typer.echo(out["summary"])
     typer.echo(f"store:      {out['store']}")
     typer.echo(f"checkpoint: {out['checkpoint']}")
     typer.echo(f"MLflow run: {out['run_id']}")
     mlflow_exe = Path(sys.executable).with_name("mlflow")
     typer.echo(f"Open the MLflow UI:  {mlflow_exe} ui --backend-store-uri {out['tracking_uri']} --host 127.0.0.1 --port 5000")
-    typer.echo("                     then browse http://127.0.0.1:5000 (experiment 'talkface')")
+    typer.echo("                     then browse http://127.0.0.1:5000 (experiment 'talkface'), or run `talkface ui`")
 
 
 @app.command()

@@ -86,7 +86,7 @@ def flatten(d: dict, prefix: str = "") -> dict:
 @flow(name="train")
 def train(params: TrainParams) -> dict:
     """Train `params.model` on `params.store`; returns {"run_id", "tracking_uri", "checkpoint", "final_loss", …}
-    and for "atvgnet" also "vgnet_checkpoint", "vgnet_final_loss", "model_uri", "model_version"."""
+    and for "atvgnet" also "vgnet_checkpoint", "vgnet_final_loss", "model_uri", "model_version", "model_version_uri"."""
     log = get_run_logger()
     store_dir, data_root = params.store.resolve(), params.data_root.resolve()
     card = store.read_card(store_dir)
@@ -120,7 +120,7 @@ def train(params: TrainParams) -> dict:
                                            run_id, params.register_as, params.alias or None, card["version"])
             result.update(vgnet_checkpoint=vg["checkpoint"], vgnet_final_loss=vg["final_loss"],
                           vgnet_samples_per_second=vg["samples_per_second"], model_uri=model["uri"],
-                          model_version=model["version"])
+                          model_version=model["version"], model_version_uri=model["version_uri"])
     except BaseException:
         if own_run:
             client.set_terminated(run_id, "FAILED")

@@ -32,15 +32,20 @@ class BenchmarkParams(BaseModel):
     """Parameters of a train-and-benchmark run (the Prefect UI form)."""
 
     dataset: Literal["grid"] = Field("grid", description="dataset to build, train and test on")
-    model: Literal["atnet"] = Field("atnet", description="system to train and score (ATVGnet's AT-net: landmark "
-                                                         "error of MFCC → landmarks)")
+    model: Literal["atvgnet", "atnet"] = Field(
+        "atvgnet", description='"atvgnet": AT-net + VG-net, scored on rendered videos with every metric; "atnet": '
+                               "AT-net alone, scored on its landmarks")
     raw_root: Path | None = Field(None, description="raw dataset root; default: the GRID clips bundled with talkface")
     data_root: Path = Field(Path("data"), description="stores, mlflow.db, mlartifacts and run outputs")
     size: Literal["auto", "paper", "small"] = Field(
         "auto", description='network sizes: "paper", "small" (for CPU), "auto" (paper on GPU, small on CPU)'
     )
-    steps: int = Field(300, ge=1, description="training steps")
-    batch_size: int = Field(16, ge=1, description="windows per training step")
+    steps: int = Field(300, ge=1, description="AT-net training steps")
+    batch_size: int = Field(16, ge=1, description="AT-net windows per training step")
+    vgnet_steps: int = Field(300, ge=1, description="VG-net training steps (atvgnet)")
+    vgnet_batch_size: int = Field(4, ge=1, description="VG-net clips of 16 frames per step (atvgnet)")
+    sync_model: Path | None = Field(None, description="SyncNet checkpoint or syncnet_v2.model for AV offset and "
+                                                      "confidence (none: not scored)")
     seed: int = Field(0, description="training seed")
     workers: int = Field(1, ge=1, description="parallel shard builders")
     experiment: str = Field("talkface", description="MLflow experiment")
@@ -64,11 +69,13 @@ def train_and_benchmark(params: BenchmarkParams) -> dict:
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in sorted(params.model_dump().items())]
                          + [Param("store_version", card["version"]), Param("store_clips_ok", str(card["counts"]["ok"]))])
         trained = train(TrainParams(model=params.model, store=store_dir, data_root=data_root, size=params.size,
-                                    steps=params.steps, batch_size=params.batch_size, seed=params.seed,
+                                    steps=params.steps, batch_size=params.batch_size, vgnet_steps=params.vgnet_steps,
+                                    vgnet_batch_size=params.vgnet_batch_size, seed=params.seed,
                                     experiment=params.experiment, parent_run_id=run_id))
-        scored = evaluate(EvaluateParams(model=params.model, checkpoint=Path(trained["checkpoint"]), store=store_dir,
-                                         split="test", data_root=data_root, experiment=params.experiment,
-                                         parent_run_id=run_id))
+        scored = evaluate(EvaluateParams(model=params.model, checkpoint=Path(trained["checkpoint"]),
+                                         model_uri=trained.get("model_version_uri", ""), store=store_dir, split="test",
+                                         data_root=data_root, sync_model=params.sync_model,
+                                         experiment=params.experiment, parent_run_id=run_id))
         m = scored["metrics"]
         now = int(time.time() * 1000)
         client.log_batch(run_id, metrics=[Metric(f"test/{params.dataset}/{k}", float(v), now, 0) for k, v in m.items()])
@@ -80,28 +87,43 @@ def train_and_benchmark(params: BenchmarkParams) -> dict:
     client.set_terminated(run_id)
     create_markdown_artifact(key="benchmark", markdown=summary,
                              description=f"{params.model} on {params.dataset}: this run beside the published numbers")
-    log.info("benchmark done: MLflow run %s, test mouth LMD %.3f px", run_id, m["lmd_mouth"])
+    log.info("benchmark done: MLflow run %s", run_id)
     return {"run_id": run_id, "train_run_id": trained["run_id"], "evaluate_run_id": scored["run_id"],
             "tracking_uri": uri, "store": str(store_dir), "metrics": m, "checkpoint": trained["checkpoint"],
             "final_loss": trained["final_loss"], "summary": summary}
 
 
 def render_summary(params: BenchmarkParams, card: dict, run_id: str, trained: dict, m: dict) -> str:
-    """The benchmark's markdown: the AT-net landmark errors, then the comparison with the papers."""
+    """The benchmark's markdown: what ran, then this run's scores beside the published numbers."""
+    head = (f"# {params.model} on {params.dataset} (store `{card['version']}`)\n\n"
+            f"MLflow run `{run_id}` (training run `{trained['run_id']}`): AT-net {params.steps} steps, final loss "
+            f"{trained['final_loss']:.5f}")  # the sentence ends per model below
+    if params.model == "atnet":
+        return (
+            head + ".\n\n"
+            "| test split, crop pixels (128 px crops) | AT-net | AT-net, boost ω | PCA alone (floor) | still face |\n"
+            "|---|---|---|---|---|\n"
+            f"| mouth LMD (mean over points 48–67) | {m['lmd_mouth']:.3f} | {m['lmd_mouth_boost']:.3f} | "
+            f"{m['lmd_mouth_pca_ceiling']:.3f} | {m['lmd_mouth_static']:.3f} |\n"
+            f"| LMD, all 68 points | {m['lmd_all68']:.3f} | {m['lmd_all68_boost']:.3f} | "
+            f"{m['lmd_all68_pca_ceiling']:.3f} | {m['lmd_all68_static']:.3f} |\n\n"
+            "## Beside the published numbers\n\n"
+            "AT-net alone predicts landmarks, so only LMD is scored here: on AT-net's landmarks against the tracked "
+            "ones in this store's 128-px crops, where the papers run dlib on rendered frames.\n\n"
+            + published.comparison_markdown({"lmd": m["lmd_mouth"]}, params.dataset, label="this run (AT-net landmarks)")
+        )
+    scores = {k: m[k] for k in published.METRICS if k in m}
     return (
-        f"# {params.model} on {params.dataset} (store `{card['version']}`)\n\n"
-        f"MLflow run `{run_id}` (training run `{trained['run_id']}`), {params.steps} steps, final training loss "
-        f"{trained['final_loss']:.5f}.\n\n"
-        "| test split, crop pixels (128 px crops) | AT-net | AT-net, boost ω | PCA alone (floor) | still face |\n"
-        "|---|---|---|---|---|\n"
-        f"| mouth LMD (mean over points 48–67) | {m['lmd_mouth']:.3f} | {m['lmd_mouth_boost']:.3f} | "
-        f"{m['lmd_mouth_pca_ceiling']:.3f} | {m['lmd_mouth_static']:.3f} |\n"
-        f"| LMD, all 68 points | {m['lmd_all68']:.3f} | {m['lmd_all68_boost']:.3f} | "
-        f"{m['lmd_all68_pca_ceiling']:.3f} | {m['lmd_all68_static']:.3f} |\n\n"
-        "## Beside the published numbers\n\n"
-        "AT-net alone predicts landmarks, so only LMD is scored here: on AT-net's landmarks against the tracked "
-        "ones in this store's 128-px crops, where the papers run dlib on rendered frames.\n\n"
-        + published.comparison_markdown({"lmd": m["lmd_mouth"]}, params.dataset, label="this run (AT-net landmarks)")
+        head + f"; VG-net {params.vgnet_steps} steps, final generator loss {trained['vgnet_final_loss']:.4f}; "
+        f"model `{trained['model_uri']}` (version {trained['model_version']}). Test split: {int(m['n_clips'])} clips, "
+        f"{int(m['n_frames'])} frames.\n\n## Beside the published numbers\n\n"
+        + published.comparison_markdown(scores, params.dataset) +
+        f"\nPaper-compatible forms (the published scripts' uint8 arithmetic): PSNR {m['psnr_paper']:.2f} dB, SSIM "
+        f"{m['ssim_paper']:.3f}; LMD summed over the 20 mouth points as their code does: {m['lmd_sum']:.2f}. The real "
+        f"frames score CPBD {m['cpbd_real']:.3f} and blink {m['blinks_per_s_real']:.2f} times a second. LMD is in "
+        "pixels of this store's 128-px aligned crops; ACD (dlib descriptors) "
+        f"{m['acd']:.3f}. WER needs a lip reader (not scored)."
+        + ("" if "av_offset" in m else " AV offset and confidence need a sync model (`sync_model`).") + "\n"
     )
 
 

@@ -7,7 +7,8 @@ paper's boost omega (`tasks.landmark_pca.BOOST`).
 
 LMD (landmark distance; Chen et al. ECCV 2018, CVPR 2019): per frame, mean-centre the predicted and the true mouth
 points 48-67 separately (removing the global offset), take the Euclidean distance of each point pair, in crop pixels
-(128-pixel crops here). `lmd_mouth` is the mean over the 20 points and all frames: the form the papers describe.
+(128-pixel crops here); the one implementation is `tasks.metrics.landmarks`. `lmd_mouth` is the mean over the 20
+points and all frames: the form the papers describe.
 The public evaluation code sums over the 20 points instead: `lmd_mouth_sum20` = 20 x `lmd_mouth`, reported for
 comparison with numbers computed that way. `lmd_all68` is the same with all 68 points (centred on all 68).
 
@@ -31,6 +32,7 @@ import torch
 from models.atvgnet.at_net import ATNet
 from storage.dataset import ClipReader, mfcc_windows, ok_clips
 from tasks.landmark_pca import LandmarkPCA
+from tasks.metrics.landmarks import lmd_per_frame
 from tasks.train_atnet import load_atnet
 
 MOUTH = slice(48, 68)  # dlib points 48-67: outer and inner lip contour
@@ -38,18 +40,10 @@ N_MOUTH = 20
 
 
 def landmark_distance(pred: np.ndarray, true: np.ndarray, points: slice = MOUTH) -> np.ndarray:
-    """Per-frame LMD: pred, true float (n, 68, 2) crop pixels -> float64 (n,), the mean over `points` of the Euclidean
-    distance after mean-centring each frame's selected points (pred and true separately).
-
-    Raises ValueError on mismatched shapes.
+    """Per-frame LMD, the papers' mean form: pred, true float (n, 68, 2) crop pixels -> float64 (n,)
+    (`tasks.metrics.landmarks.lmd_per_frame`, the project's one implementation). Raises ValueError on mismatched shapes.
     """
-    pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
-    if pred.shape != true.shape or pred.shape[-2:] != (68, 2):
-        raise ValueError(f"pred and true must both be (n, 68, 2), got {pred.shape} and {true.shape}")
-    p, t = pred[..., points, :], true[..., points, :]
-    p = p - p.mean(axis=-2, keepdims=True)
-    t = t - t.mean(axis=-2, keepdims=True)
-    return np.linalg.norm(p - t, axis=-1).mean(axis=-1)
+    return lmd_per_frame(pred, true, points, reduce="mean")
 
 
 @torch.no_grad()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from storage import tracking
 from tasks import cascade, landmark_eval, train_atnet as atnet, train_vgnet as vgnet
+from tasks import evaluate_atvgnet as atvgnet_eval
 
 LOG_EVERY = 25  # steps per MLflow batch and per progress line
 RUN_ID = re.compile(r"^(?:runs:/)?([0-9a-f]{32})/?$")
@@ -126,16 +128,18 @@ def train_vgnet(store_dir: Path, out_dir: Path, config: vgnet.VGNetTrainConfig, 
 def register_atvgnet(atnet_checkpoint: Path, vgnet_checkpoint: Path, out_dir: Path, tracking_uri: str, run_id: str,
                      name: str, alias: str | None, store_version: str) -> dict:
     """Export the cascade (`tasks.cascade.export_model`) into `out_dir`, log it as the run's `model` artifact and
-    register it as a new version of MLflow model `name` with `alias`. Returns {"name", "version", "uri"}."""
+    register it as a new version of MLflow model `name` with `alias`. Returns {"name", "version", "uri" (by alias,
+    or by version without one), "version_uri" (models:/name/version)}."""
     client = MlflowClient(tracking_uri)
     model_dir = cascade.export_model(atnet_checkpoint, vgnet_checkpoint, out_dir,
                                      {"mlflow_run_id": run_id, "store_version": store_version})
     client.log_artifacts(run_id, str(model_dir), "model")
     version = tracking.register_model(client, name, run_id, "model", alias, tags={"store_version": store_version},
                                       description=f"AT-net + VG-net trained on store {store_version}")
-    uri = f"models:/{name}@{alias}" if alias else f"models:/{name}/{version}"
+    version_uri = f"models:/{name}/{version}"
+    uri = f"models:/{name}@{alias}" if alias else version_uri
     get_run_logger().info("registered MLflow model %s version %s (%s)", name, version, uri)
-    return {"name": name, "version": version, "uri": uri}
+    return {"name": name, "version": version, "uri": uri, "version_uri": version_uri}
 
 
 @task(name="evaluate-atnet", cache_policy=NO_CACHE)
@@ -151,4 +155,59 @@ def evaluate_atnet(checkpoint: Path, store_dir: Path, split: str, dataset: str, 
     now = int(time.time() * 1000)
     client.log_batch(run_id, metrics=[Metric(f"{split}/{dataset}/{k}", float(v), now, 0) for k, v in aggregate.items()])
     client.log_artifact(run_id, str(table), "evaluation")
+    return aggregate
+
+
+def sync_scorer(sync_model: Path | None, device: str = "auto"):
+    """A `tasks.evaluate_atvgnet.SyncFn` from a SyncNet checkpoint or the official syncnet_v2.model (None: None).
+    The model gets the crops it was trained on: mouth crops, or face crops for syncnet_v2 (`model.cfg.crop`)."""
+    if sync_model is None:
+        return None
+    from tasks import sync
+
+    model = sync.load_sync_model(sync_model, device)
+
+    def score(faces: np.ndarray, mouths: np.ndarray, mfcc: np.ndarray) -> tuple[float, float]:
+        result = sync.av_offset(model, mouths if model.cfg.crop == "mouth" else faces, mfcc)
+        return float(result.offset), float(result.confidence)
+
+    return score
+
+
+@task(name="evaluate-atvgnet", cache_policy=NO_CACHE)
+def evaluate_atvgnet(model_dir: Path, store_dir: Path, split: str, dataset: str, out_dir: Path, tracking_uri: str,
+                     run_id: str, sync_model: Path | None = None, max_clips: int | None = None,
+                     sample_videos: int = 2) -> dict[str, float]:
+    """Score an ATVGnet model directory (`tasks.cascade`) on a store split (tasks/evaluate_atvgnet.py), logged to the
+    run: aggregates as `<split>/<dataset>/<metric>`, the per-clip table as Parquet and as an MLflow table
+    (`evaluation/<split>-<dataset>-per-clip.json`), and the first `sample_videos` clips as side-by-side mp4s
+    (generated | ground truth, with the clip's audio) under `samples/`. Returns the aggregates."""
+    from tasks.generate import write_video
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri)
+    atnet_file, vgnet_file = cascade.model_files(model_dir)
+    written: list[Path] = []
+
+    def on_clip(clip_id: str, generated: np.ndarray, real: np.ndarray, audio: np.ndarray) -> None:
+        if len(written) < sample_videos:
+            path = out_dir / f"{clip_id.replace('/', '_')}-generated-vs-real.mp4"
+            written.append(write_video(np.concatenate([generated, real], axis=2), audio, path))
+            client.log_artifact(run_id, str(path), "samples")
+
+    per_clip, aggregate = atvgnet_eval.evaluate_atvgnet(atnet_file, vgnet_file, store_dir, split,
+                                                        sync=sync_scorer(sync_model), max_clips=max_clips,
+                                                        on_clip=on_clip)
+    table = out_dir / f"{split}-{dataset}-per-clip.parquet"
+    per_clip.to_parquet(table, index=False)
+    client.log_artifact(run_id, str(table), "evaluation")
+    with warnings.catch_warnings():  # MLflow's hint that integer columns cannot hold missing values
+        warnings.simplefilter("ignore", UserWarning)
+        client.log_table(run_id, per_clip, f"evaluation/{split}-{dataset}-per-clip.json")
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(f"{split}/{dataset}/{k}", float(v), now, 0)
+                                      for k, v in aggregate.items() if not np.isnan(v)])
+    get_run_logger().info("%s/%s: PSNR %.2f dB, SSIM %.3f, LMD %.3f px, CPBD %.3f over %d clips", dataset, split,
+                          aggregate["psnr"], aggregate["ssim"], aggregate["lmd"], aggregate["cpbd"],
+                          aggregate["n_clips"])
     return aggregate

@@ -100,7 +100,8 @@ def test_ui_serve_and_a_one_click_run(tmp_path):
 
             run = run_deployment("train_and_benchmark/one-click", timeout=900, poll_interval=3, as_subflow=False,
                                  parameters={"params": {"raw_root": str(SAMPLES), "data_root": str(data_root),
-                                                        "size": "small", "steps": 10, "batch_size": 4}})
+                                                        "model": "atnet", "size": "small", "steps": 10,
+                                                        "batch_size": 4}})
         assert run.state.is_completed(), run.state
 
         client = MlflowClient(f"http://127.0.0.1:{mlflow_port}")  # through the MLflow server, as the UI reads it
