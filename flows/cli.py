@@ -44,12 +44,15 @@ def build(
 def train(
     store: Path = typer.Option(..., exists=True, file_okay=False, help="a complete store"),
     data_root: Path = typer.Option(Path("data"), help="where mlflow.db and run outputs live"),
-    model: str = typer.Option("atnet", help="atnet (AT-net alone) or atvgnet (AT-net, then VG-net; registered)"),
+    model: str = typer.Option("atnet", help="atnet (AT-net alone), atvgnet (AT-net, then VG-net; registered) or "
+                                            "syncnet (the AV sync expert)"),
     size: str = typer.Option("auto", help="network sizes: paper, small (CPU), auto (paper on GPU)"),
     steps: int = typer.Option(300, min=1, help="AT-net steps"),
     batch_size: int = typer.Option(16, min=1, help="AT-net windows per step"),
     vgnet_steps: int = typer.Option(300, min=1, help="VG-net steps (atvgnet)"),
     vgnet_batch_size: int = typer.Option(4, min=1, help="VG-net clips of 16 frames per step (atvgnet)"),
+    sync_steps: int = typer.Option(2000, min=1, help="SyncNet steps (syncnet)"),
+    sync_batch_size: int = typer.Option(32, min=1, help="SyncNet samples per step (syncnet)"),
     lr: float = typer.Option(2e-4),
     seed: int = typer.Option(0),
     checkpoint_every: int = typer.Option(100, min=0),
@@ -69,7 +72,8 @@ def train(
 
     out = train_flow(TrainParams(
         model=model, size=size, store=store, data_root=data_root, steps=steps, batch_size=batch_size,
-        vgnet_steps=vgnet_steps, vgnet_batch_size=vgnet_batch_size, lr=lr, seed=seed, checkpoint_every=checkpoint_every,
+        vgnet_steps=vgnet_steps, vgnet_batch_size=vgnet_batch_size, sync_steps=sync_steps,
+        sync_batch_size=sync_batch_size, lr=lr, seed=seed, checkpoint_every=checkpoint_every,
         sample_every=sample_every, num_workers=num_workers, device=device, bf16=bf16, use_dma=dma, use_mmcrnn=mmcrnn,
         use_dal=dal, use_rd=rd, resume=resume, alias=alias))
     typer.echo(f"MLflow run: {out['run_id']}\ncheckpoint: {out['checkpoint']}")
@@ -141,6 +145,7 @@ def benchmark(
     vgnet_batch_size: int = typer.Option(4, min=1, help="VG-net clips of 16 frames per step"),
     sync_model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                               help="SyncNet checkpoint or syncnet_v2.model for AV offset/confidence"),
+    sync_steps: int = typer.Option(500, min=0, help="without --sync-model: SyncNet steps trained first (0: none)"),
     seed: int = typer.Option(0),
     workers: int = typer.Option(1, min=1, help="parallel shard builders"),
 ) -> None:
@@ -149,7 +154,8 @@ def benchmark(
 
     out = benchmark_flow(BenchmarkParams(
         data_root=data_root, raw_root=raw_root, model=model, size=size, steps=steps, batch_size=batch_size,
-        vgnet_steps=vgnet_steps, vgnet_batch_size=vgnet_batch_size, sync_model=sync_model, seed=seed, workers=workers))
+        vgnet_steps=vgnet_steps, vgnet_batch_size=vgnet_batch_size, sync_model=sync_model, sync_steps=sync_steps,
+        seed=seed, workers=workers))
     typer.echo(out["summary"])
     typer.echo(f"store:      {out['store']}")
     typer.echo(f"checkpoint: {out['checkpoint']}")

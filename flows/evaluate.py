@@ -1,6 +1,6 @@
 """Flow `evaluate`: a trained model's scores on a store split, logged to MLflow as `<split>/<dataset>/<metric>`,
-with the per-clip table (Parquet and an MLflow table) and, for ATVGnet, side-by-side sample videos; a Prefect table
-artifact shows the aggregates.
+with the per-clip table (Parquet and an MLflow table) and, for ATVGnet, side-by-side sample videos; a Prefect
+markdown artifact shows the aggregates.
 
 model "atnet": an AT-net checkpoint's landmark error (tasks/landmark_eval.py). model "atvgnet": the cascade
 rendered and scored with the papers' metrics (tasks/evaluate_atvgnet.py): PSNR, SSIM (and their paper-compatible
@@ -17,10 +17,11 @@ from typing import Literal
 
 from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
 from storage import store, tracking
+from tasks import published
 from tasks.steps import train as steps
 
 
@@ -76,10 +77,12 @@ def evaluate(params: EvaluateParams) -> dict:
         raise
     if own_run:
         client.set_terminated(run_id)
-    create_table_artifact(
-        key="evaluation", table=[{"metric": f"{params.split}/{dataset}/{k}", "value": round(v, 4)} for k, v in metrics.items()],
-        description=f"{params.model} on {store_dir.name} ({params.split}); distances in crop pixels",
-    )
+    create_markdown_artifact(
+        key="evaluation", description=f"{params.model} on {store_dir.name} ({params.split})",
+        markdown=f"# {params.model} on {dataset}/{params.split} (store `{card['version']}`, MLflow run `{run_id}`)\n\n"
+                 + published.markdown_table([{"metric": f"{params.split}/{dataset}/{k}", "value": float(v)}
+                                             for k, v in metrics.items()])
+                 + "\nDistances in pixels of the store's crops. Per-clip table: the run's `evaluation/` artifacts.\n")
     log.info("%s on %s/%s: %s", params.model, dataset, params.split,
              ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k in ("lmd", "lmd_mouth", "psnr", "ssim", "cpbd")))
     return {"run_id": run_id, "metrics": metrics}

@@ -2,7 +2,8 @@
 
 model "atnet": ATVGnet's AT-net alone (MFCC windows → landmark PCA). model "atvgnet": the paper's decoupled
 training, AT-net then VG-net (on ground-truth landmarks) with its regression discriminator, then the cascade is
-exported and registered in MLflow as `atvgnet` with an alias, ready for `talkface generate`.
+exported and registered in MLflow as `atvgnet` with an alias, ready for `talkface generate`. model "syncnet": the
+SyncNet expert (mouth crops against MFCC, contrastive) that `evaluate` uses for AV offset and confidence.
 
 Run: `talkface train --store STORE [--model atvgnet] [--steps N] [--resume CHECKPOINT|RUN_ID]` or
 `python -m flows.train …`.
@@ -22,15 +23,17 @@ from models.atvgnet import ATNetConfig, VGNetConfig, VGNetLossConfig
 from storage import store, tracking
 from tasks.steps import train as steps
 from tasks.train_atnet import TrainConfig
+from tasks.train_syncnet import SyncNetTrainConfig
 from tasks.train_vgnet import VGNetTrainConfig
 
 
 class TrainParams(BaseModel):
     """Parameters of a training run (the Prefect UI form)."""
 
-    model: Literal["atnet", "atvgnet"] = Field(
+    model: Literal["atnet", "atvgnet", "syncnet"] = Field(
         "atnet", description='"atnet": AT-net alone (MFCC → landmarks); "atvgnet": AT-net then VG-net, registered '
-                             "in MLflow as one model for `talkface generate`")
+                             'in MLflow as one model for `talkface generate`; "syncnet": the audio-visual sync '
+                             "expert that scores AV offset and confidence")
     store: Path = Field(..., description="a complete store, <data-root>/stores/<dataset>/<version>")
     data_root: Path = Field(Path("data"), description="MLflow (mlflow.db, mlartifacts) and run outputs live here")
     size: Literal["auto", "paper", "small"] = Field(
@@ -40,7 +43,10 @@ class TrainParams(BaseModel):
     batch_size: int = Field(16, ge=1, description="AT-net: windows of T=16 frames per step")
     vgnet_steps: int = Field(300, ge=1, description="VG-net steps (one discriminator and one generator update each)")
     vgnet_batch_size: int = Field(4, ge=1, description="VG-net: clips of T=16 face crops per step")
-    lr: float = Field(2e-4, gt=0, description="Adam learning rate of every network (the paper's 2e-4)")
+    sync_steps: int = Field(2000, ge=1, description="SyncNet steps (syncnet)")
+    sync_batch_size: int = Field(32, ge=1, description="SyncNet samples per step, each a genuine and an off-sync pair")
+    lr: float = Field(2e-4, gt=0, description="Adam learning rate of AT-net and VG-net (the paper's 2e-4)")
+    sync_lr: float = Field(1e-4, gt=0, description="Adam learning rate of SyncNet")
     seed: int = Field(0, description="seed of initialisation, sampling and batch order")
     checkpoint_every: int = Field(100, ge=0, description="steps between checkpoints, each logged to MLflow (0: only the last)")
     sample_every: int = Field(100, ge=0, description="VG-net steps between sample frames and attention maps logged (0: never)")
@@ -63,8 +69,9 @@ class TrainParams(BaseModel):
     parent_run_id: str | None = Field(None, description="nest the new MLflow run under this one (a benchmark run)")
 
 
-def configs(params: TrainParams, size: str) -> tuple[TrainConfig, VGNetTrainConfig]:
-    """The AT-net and VG-net training configurations a TrainParams asks for (`size` resolved: paper or small)."""
+def configs(params: TrainParams, size: str) -> tuple[TrainConfig, VGNetTrainConfig, SyncNetTrainConfig]:
+    """The AT-net, VG-net and SyncNet training configurations a TrainParams asks for (`size` resolved: paper or
+    small)."""
     common = dict(lr=params.lr, seed=params.seed, checkpoint_every=params.checkpoint_every,
                   num_workers=params.num_workers, device=params.device, cpu_threads=params.cpu_threads)
     atnet = TrainConfig(model=ATNetConfig.preset(size), steps=params.steps, batch_size=params.batch_size, **common)
@@ -72,7 +79,9 @@ def configs(params: TrainParams, size: str) -> tuple[TrainConfig, VGNetTrainConf
         size, steps=params.vgnet_steps, batch_size=params.vgnet_batch_size, sample_every=params.sample_every,
         bf16=params.bf16, generator=replace(VGNetConfig.preset(size), use_dma=params.use_dma, use_mmcrnn=params.use_mmcrnn),
         loss=VGNetLossConfig(use_dal=params.use_dal, use_rd=params.use_rd), **common)
-    return atnet, vgnet
+    sync = SyncNetTrainConfig.preset(size, steps=params.sync_steps, batch_size=params.sync_batch_size,
+                                     **{**common, "lr": params.sync_lr})
+    return atnet, vgnet, sync
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -103,8 +112,8 @@ def train(params: TrainParams) -> dict:
         client.update_run(run_id, status="RUNNING")
         client.set_tag(run_id, "resumed", "true")
     size = params.size if params.size != "auto" else ("paper" if torch.cuda.is_available() else "small")
-    atnet_config, vgnet_config = configs(params, size)
-    settings = flatten(atnet_config.to_dict())
+    atnet_config, vgnet_config, sync_config = configs(params, size)
+    settings = flatten(sync_config.to_dict(), "syncnet.") if params.model == "syncnet" else flatten(atnet_config.to_dict())
     if params.model == "atvgnet":
         settings.update(flatten(vgnet_config.to_dict(), "vgnet."))
     settings.update(model=params.model, model_size=size, store=str(store_dir), store_version=card["version"],
@@ -113,7 +122,10 @@ def train(params: TrainParams) -> dict:
     log.info("MLflow run %s: training %s on %s", run_id, params.model, store_dir)
     out_dir = data_root / "runs" / run_id
     try:
-        result = steps.train_atnet(store_dir, out_dir / "checkpoints", atnet_config, uri, run_id, start["atnet"])
+        if params.model == "syncnet":
+            result = steps.train_syncnet(store_dir, out_dir / "checkpoints", sync_config, uri, run_id, start["syncnet"])
+        else:
+            result = steps.train_atnet(store_dir, out_dir / "checkpoints", atnet_config, uri, run_id, start["atnet"])
         if params.model == "atvgnet":
             vg = steps.train_vgnet(store_dir, out_dir / "checkpoints", vgnet_config, uri, run_id, start["vgnet"])
             model = steps.register_atvgnet(Path(result["checkpoint"]), Path(vg["checkpoint"]), out_dir / "model", uri,

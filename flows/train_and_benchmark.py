@@ -1,5 +1,5 @@
-"""Flow `train_and_benchmark`, the one-click run: build the store (reused when its digest is unchanged) → train →
-evaluate on the test split, as one MLflow parent run with the training and the evaluation as nested runs, the
+"""Flow `train_and_benchmark`, the one-click run: build the store (reused when its digest is unchanged) → train
+(and, for ATVGnet without a given sync model, a SyncNet expert on the same store) → evaluate on the test split, as one MLflow parent run with the training and the evaluation as nested runs, the
 store linked as the input dataset (name and digest), and at the end this run's scores beside the papers' published
 numbers (`tasks.published`) in MLflow (`comparison.md`, and the scores as the parent's metrics) and as a Prefect
 markdown artifact.
@@ -45,7 +45,9 @@ class BenchmarkParams(BaseModel):
     vgnet_steps: int = Field(300, ge=1, description="VG-net training steps (atvgnet)")
     vgnet_batch_size: int = Field(4, ge=1, description="VG-net clips of 16 frames per step (atvgnet)")
     sync_model: Path | None = Field(None, description="SyncNet checkpoint or syncnet_v2.model for AV offset and "
-                                                      "confidence (none: not scored)")
+                                                      "confidence (none: one is trained on the store, sync_steps)")
+    sync_steps: int = Field(500, ge=0, description="atvgnet without sync_model: SyncNet steps trained on the store "
+                                                   "first (0: AV offset and confidence not scored)")
     seed: int = Field(0, description="training seed")
     workers: int = Field(1, ge=1, description="parallel shard builders")
     experiment: str = Field("talkface", description="MLflow experiment")
@@ -72,9 +74,15 @@ def train_and_benchmark(params: BenchmarkParams) -> dict:
                                     steps=params.steps, batch_size=params.batch_size, vgnet_steps=params.vgnet_steps,
                                     vgnet_batch_size=params.vgnet_batch_size, seed=params.seed,
                                     experiment=params.experiment, parent_run_id=run_id))
+        sync_model = params.sync_model
+        if params.model == "atvgnet" and sync_model is None and params.sync_steps:
+            synced = train(TrainParams(model="syncnet", store=store_dir, data_root=data_root, size=params.size,
+                                       sync_steps=params.sync_steps, seed=params.seed, experiment=params.experiment,
+                                       parent_run_id=run_id))
+            sync_model = Path(synced["checkpoint"])
         scored = evaluate(EvaluateParams(model=params.model, checkpoint=Path(trained["checkpoint"]),
                                          model_uri=trained.get("model_version_uri", ""), store=store_dir, split="test",
-                                         data_root=data_root, sync_model=params.sync_model,
+                                         data_root=data_root, sync_model=sync_model,
                                          experiment=params.experiment, parent_run_id=run_id))
         m = scored["metrics"]
         now = int(time.time() * 1000)
@@ -123,7 +131,8 @@ def render_summary(params: BenchmarkParams, card: dict, run_id: str, trained: di
         f"frames score CPBD {m['cpbd_real']:.3f} and blink {m['blinks_per_s_real']:.2f} times a second. LMD is in "
         "pixels of this store's 128-px aligned crops; ACD (dlib descriptors) "
         f"{m['acd']:.3f}. WER needs a lip reader (not scored)."
-        + ("" if "av_offset" in m else " AV offset and confidence need a sync model (`sync_model`).") + "\n"
+        + ("" if "av_offset" in m else " AV offset and confidence need a sync model (`sync_model` or "
+                                       "`sync_steps`).") + "\n"
     )
 
 

@@ -68,12 +68,12 @@ def log_store_input(client: MlflowClient, run_id: str, store_dir: Path, card: di
     from mlflow.entities import DatasetInput, InputTag
 
     manifest = manifest_table.read(Path(store_dir) / MANIFEST)
-    with warnings.catch_warnings():  # "source can be interpreted in multiple ways": both are the local file kind
-        warnings.simplefilter("ignore", UserWarning)
+    with warnings.catch_warnings():  # "source can be interpreted in multiple ways" (both are the local file kind);
+        warnings.simplefilter("ignore", UserWarning)  # "integer columns cannot represent missing values" (schema)
         dataset = mlflow.data.from_pandas(manifest, source=Path(store_dir).resolve().as_uri(),
                                           name=f"{card['dataset']}-{card['version']}", digest=card["version"])
-    client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(),
-                                                     tags=[InputTag("mlflow.data.context", context)])])
+        entity = dataset._to_mlflow_entity()
+    client.log_inputs(run_id, datasets=[DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)])])
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict) -> None:

@@ -1,4 +1,5 @@
-"""The trained ATVGnet cascade as one model directory, and finding the checkpoints a training run resumes from.
+"""The trained ATVGnet cascade as one model directory, and finding the checkpoints a training run resumes from
+(AT-net, VG-net and SyncNet stages).
 Pure: no Prefect, no MLflow (the flow logs the directory and registers it as the MLflow model `atvgnet`).
 
 Model directory (inference only: no optimizer or RNG state), each file read with `torch.load(weights_only=True)`:
@@ -15,11 +16,12 @@ from pathlib import Path
 
 import torch
 
-from tasks import train_atnet, train_vgnet
+from tasks import train_atnet, train_syncnet, train_vgnet
 
 ATNET_FILE, VGNET_FILE, CARD_FILE = "atnet.pt", "vgnet.pt", "model.json"
-STAGES = {"atnet": train_atnet.CHECKPOINT_FORMAT, "vgnet": train_vgnet.CHECKPOINT_FORMAT}
-_STEP = re.compile(r"^(atnet|vgnet)-step(\d+)\.pt$")
+STAGES = {"atnet": train_atnet.CHECKPOINT_FORMAT, "vgnet": train_vgnet.CHECKPOINT_FORMAT,
+          "syncnet": train_syncnet.CHECKPOINT_FORMAT}  # training stages whose checkpoints a run resumes from
+_STEP = re.compile(r"^(atnet|vgnet|syncnet)-step(\d+)\.pt$")
 _INFERENCE_KEYS = {
     "atnet": ("format", "step", "model", "model_config", "config", "pca", "store_dir"),
     "vgnet": ("format", "step", "generator", "generator_config", "config", "store_dir"),
@@ -43,9 +45,9 @@ def checkpoint_stage(path: Path) -> str:
 
 
 def latest_names(names: list[str]) -> dict[str, str | None]:
-    """{"atnet": name, "vgnet": name}: of file names or paths like `<stage>-stepNNNNNN.pt`, the highest step of each
-    stage (None where there is none); other names are ignored."""
-    found: dict[str, tuple[int, str] | None] = {"atnet": None, "vgnet": None}
+    """{stage: name} for each of `STAGES`: of file names or paths like `<stage>-stepNNNNNN.pt`, the highest step of
+    each stage (None where there is none); other names are ignored."""
+    found: dict[str, tuple[int, str] | None] = dict.fromkeys(STAGES)
     for name in names:
         m = _STEP.match(Path(name).name)
         if m and (found[m[1]] is None or int(m[2]) > found[m[1]][0]):
@@ -54,8 +56,8 @@ def latest_names(names: list[str]) -> dict[str, str | None]:
 
 
 def latest_checkpoints(folder: Path) -> dict[str, Path | None]:
-    """{"atnet": path, "vgnet": path} of the highest-step `<stage>-stepNNNNNN.pt` in `folder` (None where there is
-    none; a missing folder gives both None)."""
+    """{stage: path} of the highest-step `<stage>-stepNNNNNN.pt` in `folder` for each of `STAGES` (None where there
+    is none; a missing folder gives all None)."""
     names = [str(p) for p in Path(folder).glob("*-step*.pt")] if Path(folder).is_dir() else []
     return {stage: (Path(name) if name else None) for stage, name in latest_names(names).items()}
 

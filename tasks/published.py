@@ -54,12 +54,18 @@ def comparison_rows(scores: dict[str, float], dataset: str, label: str = "this r
     return rows
 
 
+def markdown_table(rows: list[dict]) -> str:
+    """Rows of equal keys as a markdown table (the first row's keys are the header; floats to 4 decimals)."""
+    if not rows:
+        return "(empty)\n"
+    header = list(rows[0])
+    cell = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(row[h]) for h in header) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def comparison_markdown(scores: dict[str, float], dataset: str, label: str = "this run") -> str:
     """`comparison_rows` as a markdown table."""
     rows = comparison_rows(scores, dataset, label)
-    if not rows:
-        return f"(no published numbers for {dataset})\n"
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row[h] for h in header) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table(rows) if rows else f"(no published numbers for {dataset})\n"

@@ -13,7 +13,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from storage import tracking
-from tasks import cascade, landmark_eval, train_atnet as atnet, train_vgnet as vgnet
+from tasks import cascade, landmark_eval, train_atnet as atnet, train_syncnet as syncnet, train_vgnet as vgnet
 from tasks import evaluate_atvgnet as atvgnet_eval
 
 LOG_EVERY = 25  # steps per MLflow batch and per progress line
@@ -44,7 +44,7 @@ def resolve_resume(resume: str | None, data_root: Path) -> tuple[str | None, dic
     whose latest logged checkpoint of each stage is downloaded to <data_root>/runs/<id>/checkpoints.
     Raises FileNotFoundError / ValueError with the reason when neither works."""
     if resume is None:
-        return None, {"atnet": None, "vgnet": None}
+        return None, dict.fromkeys(cascade.STAGES)
     if Path(resume).is_file():
         return None, cascade.resume_points(Path(resume))
     match = RUN_ID.match(resume)
@@ -122,6 +122,36 @@ def train_vgnet(store_dir: Path, out_dir: Path, config: vgnet.VGNetTrainConfig, 
     return {"checkpoint": str(result.last_checkpoint), "step": result.step,
             "final_loss": result.losses[-1][1]["g/total"] if result.losses else None, "seconds": result.seconds,
             "samples_per_second": result.samples_per_second, "windows": result.n_windows, "device": result.device}
+
+
+@task(name="train-syncnet", cache_policy=NO_CACHE)
+def train_syncnet(store_dir: Path, out_dir: Path, config: syncnet.SyncNetTrainConfig, tracking_uri: str, run_id: str,
+                  resume_from: Path | None = None) -> dict:
+    """Train the SyncNet expert (tasks/train_syncnet.py), logging its losses per step as `train/syncnet/<name>` and
+    every checkpoint (as it is written) to the run. Returns {"checkpoint", "step", "final_loss", "seconds",
+    "windows", "device"}."""
+    log = get_run_logger()
+    client = MlflowClient(tracking_uri)
+    metrics = MetricBuffer(client, run_id)
+
+    def on_step(step: int, values: dict[str, float]) -> None:
+        metrics.add(step, {f"train/syncnet/{k}": v for k, v in values.items()})
+        if step % LOG_EVERY == 0 or step == config.steps:
+            metrics.flush()
+            log.info("SyncNet step %d/%d  %s", step, config.steps, "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+
+    def on_checkpoint(path: Path) -> None:
+        metrics.flush()
+        client.log_artifact(run_id, str(path), "checkpoints")
+
+    result = syncnet.train_syncnet(store_dir, out_dir, config, on_step=on_step, on_checkpoint=on_checkpoint,
+                                   resume_from=resume_from)
+    metrics.flush()
+    client.log_metric(run_id, "train/syncnet/seconds", result.seconds)
+    final = result.losses[-1][1] if result.losses else {}
+    return {"checkpoint": str(result.last_checkpoint), "step": result.step,
+            "final_loss": final.get("loss"), "seconds": result.seconds,
+            "windows": result.n_windows, "device": result.device}
 
 
 @task(name="register-atvgnet", cache_policy=NO_CACHE)

@@ -18,7 +18,7 @@ from tests.conftest import talkface
 def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     data_root = tmp_path / "data root"
     result = talkface("benchmark", "--data-root", data_root, "--steps", "40", "--size", "small", "--vgnet-steps", "6",
-                      "--vgnet-batch-size", "2")
+                      "--vgnet-batch-size", "2", "--sync-steps", "10")
     assert result.returncode == 0, result.stderr[-4000:]
     run_id = re.search(r"MLflow run: ([0-9a-f]{32})", result.stdout).group(1)
     assert "mlflow ui --backend-store-uri sqlite:///" in result.stdout and "127.0.0.1" in result.stdout
@@ -42,9 +42,12 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
 
     children = {r.data.tags["mlflow.runName"].split("-")[0]: r for r in client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")}
-    assert set(children) == {"atvgnet", "evaluate"}
+    assert set(children) == {"atvgnet", "syncnet", "evaluate"}
+    assert [m.step for m in client.get_metric_history(children["syncnet"].info.run_id, "train/syncnet/loss")] == \
+        list(range(1, 11))
+    assert -15 <= m["av_offset"] <= 15 and m["av_confidence"] >= 0
     trained, scored = children["atvgnet"], children["evaluate"]
-    assert trained.info.status == scored.info.status == "FINISHED"
+    assert trained.info.status == scored.info.status == children["syncnet"].info.status == "FINISHED"
     assert trained.data.params["store_version"] == store_version
     losses = client.get_metric_history(trained.info.run_id, "train/loss")
     assert [m.step for m in losses] == list(range(1, 41))

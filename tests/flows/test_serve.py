@@ -102,7 +102,19 @@ def test_ui_serve_and_a_one_click_run(tmp_path):
                                  parameters={"params": {"raw_root": str(SAMPLES), "data_root": str(data_root),
                                                         "model": "atnet", "size": "small", "steps": 10,
                                                         "batch_size": 4}})
-        assert run.state.is_completed(), run.state
+            assert run.state.is_completed(), run.state
+
+            async def artifacts():
+                from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+                async with get_client() as client:
+                    return await client.read_artifacts(artifact_filter=ArtifactFilter(
+                        key=ArtifactFilterKey(any_=["benchmark", "evaluation", "build-counts"])))
+
+            published = {a.key: a for a in asyncio.run(artifacts())}
+        assert set(published) == {"benchmark", "evaluation", "build-counts"}
+        assert published["benchmark"].type == "markdown" and "| 1.29 |" in published["benchmark"].data
+        assert "test/grid/lmd_mouth" in published["evaluation"].data
 
         client = MlflowClient(f"http://127.0.0.1:{mlflow_port}")  # through the MLflow server, as the UI reads it
         experiment = client.get_experiment_by_name("talkface")

@@ -120,3 +120,27 @@ def test_generate_says_what_is_wrong(trained, inputs, tmp_path):
                              "--data-root", tmp_path / "nowhere")
     assert missing_store.returncode == 2 and "no MLflow store" in missing_store.stderr
 
+
+
+def test_syncnet_training_and_av_sync_scoring(grid_store, trained, tmp_path):
+    """`talkface train --model syncnet` trains the sync expert from the store and logs it; `talkface evaluate`
+    with it as --sync-model scores AV offset and confidence of the registered cascade's videos."""
+    data_root = trained["data_root"]
+    result = talkface("train", "--store", grid_store, "--data-root", data_root, "--model", "syncnet", "--size", "small",
+                      "--sync-steps", "12", "--sync-batch-size", "8", "--checkpoint-every", "6")
+    assert result.returncode == 0, result.stderr[-4000:]
+    run_id = re.search(r"MLflow run: ([0-9a-f]{32})", result.stdout).group(1)
+    checkpoint = Path(re.search(r"checkpoint: (.+syncnet-step000012\.pt)", result.stdout).group(1))
+    client = trained["client"]
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.params["model"] == "syncnet"
+    assert [m.step for m in client.get_metric_history(run_id, "train/syncnet/loss")] == list(range(1, 13))
+    assert {Path(a.path).name for a in client.list_artifacts(run_id, "checkpoints")} == {
+        "syncnet-step000006.pt", "syncnet-step000012.pt"}
+
+    scored = talkface("evaluate", "--store", grid_store, "--data-root", data_root, "--model", "atvgnet",
+                      "--sync-model", checkpoint)
+    assert scored.returncode == 0, scored.stderr[-4000:]
+    offset = float(re.search(r"test/av_offset: (\S+)", scored.stdout).group(1))
+    confidence = float(re.search(r"test/av_confidence: (\S+)", scored.stdout).group(1))
+    assert -15 <= offset <= 15 and offset == int(offset) and confidence >= 0

@@ -28,12 +28,13 @@ def checkpoints(grid_store, tmp_path_factory):
 def test_checkpoint_stage_and_latest(checkpoints, tmp_path):
     out, atnet, vgnet = checkpoints
     assert cascade.checkpoint_stage(atnet) == "atnet" and cascade.checkpoint_stage(vgnet) == "vgnet"
-    assert cascade.latest_checkpoints(out) == {"atnet": out / "atnet-step000002.pt", "vgnet": out / "vgnet-step000002.pt"}
-    assert cascade.latest_checkpoints(tmp_path / "missing") == {"atnet": None, "vgnet": None}
+    assert cascade.latest_checkpoints(out) == {"atnet": out / "atnet-step000002.pt",
+                                               "vgnet": out / "vgnet-step000002.pt", "syncnet": None}
+    assert cascade.latest_checkpoints(tmp_path / "missing") == {"atnet": None, "vgnet": None, "syncnet": None}
     names = ["checkpoints/vgnet-step000100.pt", "checkpoints/vgnet-step000020.pt", "checkpoints/atnet-step000300.pt",
              "checkpoints/vgnet-step000100.pt.tmp", "checkpoints/notes.txt"]  # as MLflow lists a run's artifacts
     assert cascade.latest_names(names) == {"atnet": "checkpoints/atnet-step000300.pt",
-                                           "vgnet": "checkpoints/vgnet-step000100.pt"}
+                                           "vgnet": "checkpoints/vgnet-step000100.pt", "syncnet": None}
     with pytest.raises(FileNotFoundError):
         cascade.checkpoint_stage(tmp_path / "missing.pt")
     (tmp_path / "notes.pt").write_text("not a checkpoint")
@@ -47,9 +48,11 @@ def test_checkpoint_stage_and_latest(checkpoints, tmp_path):
 def test_resume_points(checkpoints):
     out, atnet, vgnet = checkpoints
     # a VG-net checkpoint resumes VG-net, with the AT-net its run trained
-    assert cascade.resume_points(out / "vgnet-step000001.pt") == {"atnet": atnet, "vgnet": out / "vgnet-step000001.pt"}
+    assert cascade.resume_points(out / "vgnet-step000001.pt") == {"atnet": atnet, "vgnet": out / "vgnet-step000001.pt",
+                                                                  "syncnet": None}
     # an AT-net checkpoint resumes AT-net; VG-net starts over after it
-    assert cascade.resume_points(out / "atnet-step000001.pt") == {"atnet": out / "atnet-step000001.pt", "vgnet": None}
+    assert cascade.resume_points(out / "atnet-step000001.pt") == {"atnet": out / "atnet-step000001.pt", "vgnet": None,
+                                                                  "syncnet": None}
 
 
 def test_export_model_is_inference_only_and_loads(checkpoints, tmp_path):
