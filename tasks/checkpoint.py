@@ -3,6 +3,7 @@ atomically and read back with `torch.load(weights_only=True)` (tensors and primi
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +64,24 @@ def load(path: Path, fmt: str) -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
         raise ValueError(f"{path}: not a {fmt} checkpoint")
     return ckpt
+
+
+def check_resumable(saved: dict, config: dict, may_differ: set[str]) -> None:
+    """Raise ValueError when a training config (`to_dict()` form) changes, against the checkpoint's, a field outside
+    `may_differ` — one that would make a resumed run differ from an uninterrupted one."""
+    changed = sorted(k for k in saved if k not in may_differ and saved[k] != config.get(k))
+    if changed:
+        raise ValueError(f"cannot resume: config differs from the checkpoint's in {changed}")
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run the block with `n` torch intra-op threads (0: leave torch's setting), restored after. On a small, shared
+    CPU one thread avoids OpenMP threads spinning against other processes."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

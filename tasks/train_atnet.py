@@ -162,13 +162,8 @@ def train_atnet(
     num_workers, device, cpu_threads; else ValueError).
     Raises FileNotFoundError when the store has no pca.npz, ValueError when the train split has too few windows.
     """
-    threads = torch.get_num_threads()
-    if config.cpu_threads:
-        torch.set_num_threads(config.cpu_threads)
-    try:
+    with checkpoint.torch_threads(config.cpu_threads):
         return _train(Path(store_dir), Path(out_dir), config, on_step, resume_from, on_checkpoint)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(store_dir: Path, out_dir: Path, config: TrainConfig, on_step, resume_from, on_checkpoint) -> TrainResult:
@@ -182,7 +177,7 @@ def _train(store_dir: Path, out_dir: Path, config: TrainConfig, on_step, resume_
     step, pca = 0, None
     if resume_from is not None:
         ckpt = load_checkpoint(resume_from)
-        check_resumable(TrainConfig.from_dict(ckpt["config"]), config)
+        checkpoint.check_resumable(ckpt["config"], config.to_dict(), RESUME_MAY_DIFFER)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step, pca = int(ckpt["step"]), from_dict(ckpt["pca"])
@@ -226,11 +221,3 @@ def _train(store_dir: Path, out_dir: Path, config: TrainConfig, on_step, resume_
 
 
 RESUME_MAY_DIFFER = {"steps", "checkpoint_every", "num_workers", "device", "cpu_threads"}
-
-
-def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:
-    """Raise ValueError when `config` changes a field that would make a resumed run differ from an uninterrupted one."""
-    a, b = saved.to_dict(), config.to_dict()
-    changed = sorted(k for k in a if k not in RESUME_MAY_DIFFER and a[k] != b[k])
-    if changed:
-        raise ValueError(f"cannot resume: config differs from the checkpoint's in {changed}")

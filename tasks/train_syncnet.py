@@ -223,13 +223,8 @@ def train_syncnet(
     states (its config must match `config` except in `RESUME_MAY_DIFFER`, else ValueError).
     Raises ValueError when the train split has fewer samples than a batch.
     """
-    threads = torch.get_num_threads()
-    if config.cpu_threads:
-        torch.set_num_threads(config.cpu_threads)
-    try:
+    with checkpoint.torch_threads(config.cpu_threads):
         return _train(Path(store_dir), Path(out_dir), config, on_step, on_checkpoint, resume_from)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(store_dir: Path, out_dir: Path, config: SyncNetTrainConfig, on_step, on_checkpoint,
@@ -244,7 +239,7 @@ def _train(store_dir: Path, out_dir: Path, config: SyncNetTrainConfig, on_step, 
     step = 0
     if resume_from is not None:
         ckpt = load_checkpoint(resume_from)
-        check_resumable(SyncNetTrainConfig.from_dict(ckpt["config"]), config)
+        checkpoint.check_resumable(ckpt["config"], config.to_dict(), RESUME_MAY_DIFFER)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step = int(ckpt["step"])
@@ -291,11 +286,3 @@ def _train(store_dir: Path, out_dir: Path, config: SyncNetTrainConfig, on_step, 
 
 
 RESUME_MAY_DIFFER = {"steps", "checkpoint_every", "num_workers", "device", "cpu_threads", "cache_clips"}
-
-
-def check_resumable(saved: SyncNetTrainConfig, config: SyncNetTrainConfig) -> None:
-    """Raise ValueError when `config` changes a field that would make a resumed run differ from an uninterrupted one."""
-    a, b = saved.to_dict(), config.to_dict()
-    changed = sorted(k for k in a if k not in RESUME_MAY_DIFFER and a[k] != b[k])
-    if changed:
-        raise ValueError(f"cannot resume: config differs from the checkpoint's in {changed}")

@@ -242,13 +242,8 @@ def train_vgnet(
     RNG states (its config must match `config` except in `RESUME_MAY_DIFFER`, else ValueError).
     Raises ValueError when the train split has fewer windows than a batch.
     """
-    threads = torch.get_num_threads()
-    if config.cpu_threads:
-        torch.set_num_threads(config.cpu_threads)
-    try:
+    with checkpoint.torch_threads(config.cpu_threads):
         return _train(Path(store_dir), Path(out_dir), config, on_step, on_sample, resume_from, on_checkpoint)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def set_requires_grad(module: torch.nn.Module, flag: bool) -> None:
@@ -325,7 +320,7 @@ def _train(store_dir: Path, out_dir: Path, config: VGNetTrainConfig, on_step, on
     step = 0
     if resume_from is not None:
         ckpt = load_checkpoint(resume_from)
-        check_resumable(VGNetTrainConfig.from_dict(ckpt["config"]), config)
+        checkpoint.check_resumable(ckpt["config"], config.to_dict(), RESUME_MAY_DIFFER)
         generator.load_state_dict(ckpt["generator"])
         discriminator.load_state_dict(ckpt["discriminator"])
         opt_g.load_state_dict(ckpt["opt_g"])
@@ -379,11 +374,3 @@ def _train(store_dir: Path, out_dir: Path, config: VGNetTrainConfig, on_step, on
 
 RESUME_MAY_DIFFER = {"steps", "checkpoint_every", "sample_every", "num_workers", "device", "bf16", "cpu_threads",
                      "cache_clips"}
-
-
-def check_resumable(saved: VGNetTrainConfig, config: VGNetTrainConfig) -> None:
-    """Raise ValueError when `config` changes a field that would make a resumed run differ from an uninterrupted one."""
-    a, b = saved.to_dict(), config.to_dict()
-    changed = sorted(k for k in a if k not in RESUME_MAY_DIFFER and a[k] != b[k])
-    if changed:
-        raise ValueError(f"cannot resume: config differs from the checkpoint's in {changed}")

@@ -20,15 +20,27 @@ LOG_EVERY = 25  # steps per MLflow batch and per progress line
 RUN_ID = re.compile(r"^(?:runs:/)?([0-9a-f]{32})/?$")
 
 
-class MetricBuffer:
-    """Metrics collected per step and sent to one MLflow run in batches (one call per LOG_EVERY steps)."""
+class TrainingLog:
+    """One training stage's per-step values and checkpoints, sent to one MLflow run: values as metrics
+    `<prefix><name>` in batches (one call per LOG_EVERY steps, and at each checkpoint), a progress line per batch,
+    each checkpoint as a `checkpoints/` artifact as soon as it is written."""
 
-    def __init__(self, client: MlflowClient, run_id: str):
-        self.client, self.run_id, self.pending = client, run_id, []
+    def __init__(self, client: MlflowClient, run_id: str, prefix: str, stage: str, total_steps: int):
+        self.client, self.run_id, self.prefix, self.stage, self.total = client, run_id, prefix, stage, total_steps
+        self.pending: list[Metric] = []
+        self.log = get_run_logger()
 
-    def add(self, step: int, values: dict[str, float]) -> None:
+    def on_step(self, step: int, values: dict[str, float]) -> None:
         now = int(time.time() * 1000)
-        self.pending.extend(Metric(k, float(v), now, step) for k, v in values.items())
+        self.pending.extend(Metric(f"{self.prefix}{k}", float(v), now, step) for k, v in values.items())
+        if step % LOG_EVERY == 0 or step == self.total:
+            self.flush()
+            self.log.info("%s step %d/%d  %s", self.stage, step, self.total,
+                          "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+
+    def on_checkpoint(self, path: Path) -> None:
+        self.flush()
+        self.client.log_artifact(self.run_id, str(path), "checkpoints")
 
     def flush(self) -> None:
         for i in range(0, len(self.pending), 1000):  # MLflow takes up to 1000 metrics per call
@@ -63,23 +75,11 @@ def train_atnet(store_dir: Path, out_dir: Path, config: atnet.TrainConfig, track
                 resume_from: Path | None = None) -> dict:
     """Train AT-net (tasks/train_atnet.py), logging `train/loss` per step and every checkpoint (as it is written)
     to the run. Returns {"checkpoint", "step", "final_loss", "seconds", "windows", "device"}."""
-    log = get_run_logger()
     client = MlflowClient(tracking_uri)
-    metrics = MetricBuffer(client, run_id)
-
-    def on_step(step: int, loss: float) -> None:
-        metrics.add(step, {"train/loss": loss})
-        if step % LOG_EVERY == 0 or step == config.steps:
-            metrics.flush()
-            log.info("AT-net step %d/%d  loss %.5f", step, config.steps, loss)
-
-    def on_checkpoint(path: Path) -> None:
-        metrics.flush()
-        client.log_artifact(run_id, str(path), "checkpoints")
-
-    result = atnet.train_atnet(store_dir, out_dir, config, on_step=on_step, resume_from=resume_from,
-                               on_checkpoint=on_checkpoint)
-    metrics.flush()
+    logged = TrainingLog(client, run_id, "train/", "AT-net", config.steps)
+    result = atnet.train_atnet(store_dir, out_dir, config, on_step=lambda step, loss: logged.on_step(step, {"loss": loss}),
+                               resume_from=resume_from, on_checkpoint=logged.on_checkpoint)
+    logged.flush()
     client.log_metric(run_id, "train/seconds", result.seconds)
     client.log_metric(run_id, "train/steps_per_second", len(result.losses) / max(result.seconds, 1e-9))
     return {"checkpoint": str(result.last_checkpoint), "step": result.step,
@@ -95,28 +95,16 @@ def train_vgnet(store_dir: Path, out_dir: Path, config: vgnet.VGNetTrainConfig, 
     images `samples/frames` and `samples/attention` (with their step), and every checkpoint as it is written.
     Returns {"checkpoint", "step", "final_loss" (the generator's total), "seconds", "samples_per_second",
     "windows", "device"}."""
-    log = get_run_logger()
     client = MlflowClient(tracking_uri)
-    metrics = MetricBuffer(client, run_id)
-
-    def on_step(step: int, values: dict[str, float]) -> None:
-        metrics.add(step, {f"train/vgnet/{k}": v for k, v in values.items()})
-        if step % LOG_EVERY == 0 or step == config.steps:
-            metrics.flush()
-            log.info("VG-net step %d/%d  G %.4f (pixel %.4f)  D %.4f", step, config.steps, values["g/total"],
-                     values.get("g/pixel", float("nan")), values["d/total"])
+    logged = TrainingLog(client, run_id, "train/vgnet/", "VG-net", config.steps)
 
     def on_sample(step: int, images: dict[str, np.ndarray]) -> None:
         for name, image in images.items():
             client.log_image(run_id, image, key=f"samples/{name}", step=step)
 
-    def on_checkpoint(path: Path) -> None:
-        metrics.flush()
-        client.log_artifact(run_id, str(path), "checkpoints")
-
-    result = vgnet.train_vgnet(store_dir, out_dir, config, on_step=on_step, on_sample=on_sample,
-                               resume_from=resume_from, on_checkpoint=on_checkpoint)
-    metrics.flush()
+    result = vgnet.train_vgnet(store_dir, out_dir, config, on_step=logged.on_step, on_sample=on_sample,
+                               resume_from=resume_from, on_checkpoint=logged.on_checkpoint)
+    logged.flush()
     client.log_metric(run_id, "train/vgnet/seconds", result.seconds)
     client.log_metric(run_id, "train/vgnet/samples_per_second", result.samples_per_second)
     return {"checkpoint": str(result.last_checkpoint), "step": result.step,
@@ -130,23 +118,11 @@ def train_syncnet(store_dir: Path, out_dir: Path, config: syncnet.SyncNetTrainCo
     """Train the SyncNet expert (tasks/train_syncnet.py), logging its losses per step as `train/syncnet/<name>` and
     every checkpoint (as it is written) to the run. Returns {"checkpoint", "step", "final_loss", "seconds",
     "windows", "device"}."""
-    log = get_run_logger()
     client = MlflowClient(tracking_uri)
-    metrics = MetricBuffer(client, run_id)
-
-    def on_step(step: int, values: dict[str, float]) -> None:
-        metrics.add(step, {f"train/syncnet/{k}": v for k, v in values.items()})
-        if step % LOG_EVERY == 0 or step == config.steps:
-            metrics.flush()
-            log.info("SyncNet step %d/%d  %s", step, config.steps, "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
-
-    def on_checkpoint(path: Path) -> None:
-        metrics.flush()
-        client.log_artifact(run_id, str(path), "checkpoints")
-
-    result = syncnet.train_syncnet(store_dir, out_dir, config, on_step=on_step, on_checkpoint=on_checkpoint,
-                                   resume_from=resume_from)
-    metrics.flush()
+    logged = TrainingLog(client, run_id, "train/syncnet/", "SyncNet", config.steps)
+    result = syncnet.train_syncnet(store_dir, out_dir, config, on_step=logged.on_step,
+                                   on_checkpoint=logged.on_checkpoint, resume_from=resume_from)
+    logged.flush()
     client.log_metric(run_id, "train/syncnet/seconds", result.seconds)
     final = result.losses[-1][1] if result.losses else {}
     return {"checkpoint": str(result.last_checkpoint), "step": result.step,
