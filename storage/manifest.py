@@ -40,10 +40,16 @@ SCHEMA = pa.schema(
         ("landmarks_max", pa.float64()),  # max over the same
         ("nan_count", pa.int64()),  # NaN count over the clip's float arrays
         ("crop_size", pa.int64()),  # side of the face crop in pixels
+        # Dataset extras (ClipSource.extras), null where a dataset has none, e.g. every GRID row.
+        ("emotion", pa.string()),  # CREMA-D emotion code from the file name: ANG DIS FEA HAP NEU SAD
+        ("intensity", pa.string()),  # CREMA-D intensity code: LO MD HI XX (unspecified)
+        ("sex", pa.string()),  # CREMA-D actor sex from VideoDemographics.csv ("Male" | "Female")
+        ("age", pa.int64()),  # CREMA-D actor age in years from VideoDemographics.csv
     ]
 )
 
 COLUMNS = SCHEMA.names
+EXTRAS = ("emotion", "intensity", "sex", "age")  # nullable per-dataset columns
 OK, QUARANTINED = "ok", "quarantined"
 
 

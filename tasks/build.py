@@ -35,6 +35,10 @@ def base_row(clip: ClipSource, sha256: str) -> dict:
         source_path=clip.source_path, source_sha256=sha256, text=clip.text, words_timed=clip.words_timed,
         words=[asdict(w) for w in clip.words], status=manifest.QUARANTINED, reason="",
     )
+    unknown = set(clip.extras) - set(manifest.EXTRAS)
+    if unknown:  # an adapter bug, not a bad clip: the column would silently vanish from the manifest
+        raise ValueError(f"{clip.dataset} extras {sorted(unknown)} are not manifest extra columns {manifest.EXTRAS}")
+    row.update(clip.extras)
     return row
 
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from tasks.datasets.base import ClipSource
-from tasks.datasets import grid
+from tasks.datasets import crema_d, grid
 
-ADAPTERS = {"grid": grid.discover}
+ADAPTERS = {"grid": grid.discover, "crema_d": crema_d.discover}
 
 
 def discover(dataset: str, raw_root):
