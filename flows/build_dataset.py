@@ -25,17 +25,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from storage import card, manifest, shards, store
 from tasks.build import plan_shards
-from tasks.datasets import crema_d, grid
+from tasks.datasets import crema_d, grid, lrw, tcd_timit
 from tasks.preprocess import PREPROCESS_VERSION, PreprocessParams
 from tasks.steps import build as steps
 
-LABEL_FILES = {"grid": grid.label_files, "crema_d": crema_d.label_files}
+LABEL_FILES = {"grid": grid.label_files, "crema_d": crema_d.label_files, "lrw": lrw.label_files,
+               "tcd_timit": tcd_timit.label_files}
 
 
 class BuildParams(BaseModel):
     """Parameters of a dataset build (the Prefect UI form)."""
 
-    dataset: Literal["grid", "crema_d"] = Field("grid", description="dataset whose official layout `raw_root` holds")
+    dataset: Literal["grid", "crema_d", "tcd_timit", "lrw"] = Field(
+        "grid", description="dataset whose official layout `raw_root` holds")
     raw_root: Path = Field(..., description="root of the raw dataset, e.g. the folder holding s1/ and alignments/")
     data_root: Path = Field(Path("data"), description="stores go to <data_root>/stores/<dataset>/<version>/")
     crop_size: int = Field(128, ge=32, le=512, description="aligned face crop side (px)")

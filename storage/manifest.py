@@ -45,11 +45,12 @@ SCHEMA = pa.schema(
         ("intensity", pa.string()),  # CREMA-D intensity code: LO MD HI XX (unspecified)
         ("sex", pa.string()),  # CREMA-D actor sex from VideoDemographics.csv ("Male" | "Female")
         ("age", pa.int64()),  # CREMA-D actor age in years from VideoDemographics.csv
+        ("word", pa.string()),  # LRW word (its folder name, e.g. "ABOUT")
     ]
 )
 
 COLUMNS = SCHEMA.names
-EXTRAS = ("emotion", "intensity", "sex", "age")  # nullable per-dataset columns
+EXTRAS = ("emotion", "intensity", "sex", "age", "word")  # nullable per-dataset columns
 OK, QUARANTINED = "ok", "quarantined"
 
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from tasks.datasets.base import ClipSource
-from tasks.datasets import crema_d, grid
+from tasks.datasets import crema_d, grid, lrw, tcd_timit
 
-ADAPTERS = {"grid": grid.discover, "crema_d": crema_d.discover}
+ADAPTERS = {"grid": grid.discover, "crema_d": crema_d.discover, "tcd_timit": tcd_timit.discover, "lrw": lrw.discover}
 
 
 def discover(dataset: str, raw_root):
