@@ -28,7 +28,7 @@ import pandas as pd
 from storage.dataset import ClipReader, ok_clips
 from tasks import align
 from tasks.face import FaceTracker
-from tasks.generate import predict_landmarks, render_frames
+from tasks.generate import load_atnet_checkpoint, load_vgnet, predict_landmarks, render_frames
 from tasks.metrics import acd, blink_statistics, cpbd, eye_aspect_ratio, lmd, psnr, psnr_paper_uint8, ssim, ssim_paper
 
 # (faces uint8 (N, 128, 128, 3), mouths uint8 (N, 64, 64, 3), mfcc float32 (A, 13)) -> (AV offset, confidence)
@@ -100,8 +100,6 @@ def evaluate_atvgnet(atnet_checkpoint: Path, vgnet_checkpoint: Path, store_dir: 
     dict: frame-weighted means of the per-clip metrics, the pooled blink statistics, fps, n_clips, n_frames).
     Raises ValueError when the split has no ok clip.
     """
-    from tasks.generate import load_atnet_checkpoint, load_vgnet
-
     atnet = load_atnet_checkpoint(atnet_checkpoint, device)
     vgnet = load_vgnet(vgnet_checkpoint, device)
     clips = ok_clips(store_dir, split).sort_values("clip_id")
@@ -109,8 +107,9 @@ def evaluate_atvgnet(atnet_checkpoint: Path, vgnet_checkpoint: Path, store_dir: 
         clips = clips.head(max_clips)
     reader, tracker = ClipReader(store_dir), FaceTracker()
     first = clips.iloc[0]  # one untimed pass first: the timed fps leaves out one-off start-up costs
-    render_frames(vgnet, reader.faces(first)[0], reader.landmarks(first)[0],
-                  predict_landmarks(atnet, reader.landmarks(first)[0], reader.mfcc(first), 16, device=device))
+    first_points = reader.landmarks(first)[0]
+    render_frames(vgnet, reader.faces(first)[0], first_points,
+                  predict_landmarks(atnet, first_points, reader.mfcc(first), 16, device=device))
     rows, ears, ears_real, seconds = [], [], [], 0.0
     for row in clips.itertuples(index=False):
         real, real_points, mfcc = reader.faces(row), reader.landmarks(row), reader.mfcc(row)

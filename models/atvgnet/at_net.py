@@ -18,10 +18,12 @@ B*T windows instead of B per step.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
+
+from models.config import config_from_dict
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,7 @@ class ATNetConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ATNetConfig":
         """Inverse of `to_dict`; unknown keys raise TypeError."""
-        d = dict(d)
-        if "audio_channels" in d:
-            d["audio_channels"] = tuple(d["audio_channels"])
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown ATNetConfig fields: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_dict(cls, d, ("audio_channels",))
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:

@@ -22,12 +22,13 @@ the public code (`vgnet.py` re-initialises only the generator).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 
 from models.atvgnet.vg_net import N_LANDMARK_COORDS
+from models.config import config_from_dict
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,7 @@ class DiscriminatorConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "DiscriminatorConfig":
         """Inverse of `to_dict`; unknown keys raise TypeError."""
-        d = dict(d)
-        if "channels" in d:
-            d["channels"] = tuple(d["channels"])
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown DiscriminatorConfig fields: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_dict(cls, d, ("channels",))
 
 
 def down(c_in: int, c_out: int, norm: bool = True) -> nn.Sequential:

@@ -30,12 +30,13 @@ Ablations (paper Table 3): `use_dal=False` -> plain lambda * L1 (no attention we
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 
 from models.atvgnet.vg_net import N_LANDMARK_COORDS
+from models.config import config_from_dict
 
 MOUTH_POINTS = range(48, 68)  # dlib 68-point mouth (outer lip 48-59, inner lip 60-67)
 MOUTH_Y_INDICES = tuple(2 * i + 1 for i in MOUTH_POINTS)  # y in the flat (x0, y0, x1, y1, ...) layout: 97, ..., 135
@@ -75,10 +76,7 @@ class VGNetLossConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "VGNetLossConfig":
         """Inverse of `to_dict`; unknown keys raise TypeError."""
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown VGNetLossConfig fields: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 def landmark_weights(mouth_weight: float, n: int = N_LANDMARK_COORDS, device=None) -> torch.Tensor:

@@ -34,10 +34,12 @@ Differences from the public code, all deliberate:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
+
+from models.config import config_from_dict
 
 N_LANDMARK_COORDS = 136  # 68 dlib points x (x, y), flattened (x0, y0, x1, y1, ...), normalised to about [-1, 1]
 
@@ -101,10 +103,7 @@ class VGNetConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "VGNetConfig":
         """Inverse of `to_dict`; unknown keys raise TypeError."""
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown VGNetConfig fields: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 def conv_bn_relu(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:

@@ -48,12 +48,14 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from models.config import config_from_dict
 
 INT16_C0_OFFSET = 2.0 * math.log(32768.0)  # log-energy of int16 samples minus that of the same signal in [-1, 1]
 VISUALS = ("conv3d", "conv2d")
@@ -121,14 +123,7 @@ class SyncNetConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "SyncNetConfig":
         """Inverse of `to_dict`; unknown keys raise TypeError."""
-        d = dict(d)
-        for key in ("audio_channels", "lip_channels"):
-            if key in d:
-                d[key] = tuple(d[key])
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown SyncNetConfig fields: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_dict(cls, d, ("audio_channels", "lip_channels"))
 
     @classmethod
     def preset(cls, name: str) -> "SyncNetConfig":
