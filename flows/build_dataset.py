@@ -1,31 +1,29 @@
 """Flow `build_dataset`: a raw dataset in its official layout → a versioned, validated store
 (`<data-root>/stores/<dataset>/<version>/`, DESIGN "The store").
 
-discover → checksum → version digest → (up to date? stop) → build the missing shards in parallel, one writer
-each → merge the manifest → Great Expectations → landmark PCA → montage → card.json (marks it complete).
+discover → checksum → version digest → (up to date? stop) → build the missing shards in parallel (a local
+process pool or a Dask cluster, flows/runners.py), one writer each → merge the manifest → the dataset's Great
+Expectations suite → landmark PCA → montage → card.json with the dataset's profile (marks it complete).
 Run: `talkface build --dataset grid --raw-root RAW --data-root DATA` or `python -m flows.build_dataset …`.
 """
 from __future__ import annotations
 
 import base64
-import os
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
 from prefect import flow, get_run_logger
-from prefect.context import get_run_context
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
-from prefect.task_runners import ProcessPoolTaskRunner
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flows.runners import Runner, shard_runner, workers_share_api
 from storage import card, manifest, shards, store
 from tasks.build import plan_shards
-from tasks.datasets import crema_d, grid, lrw, tcd_timit
+from tasks.datasets import PROFILES, crema_d, grid, lrw, tcd_timit
 from tasks.preprocess import PREPROCESS_VERSION, PreprocessParams
 from tasks.steps import build as steps
 
@@ -42,23 +40,22 @@ class BuildParams(BaseModel):
     data_root: Path = Field(Path("data"), description="stores go to <data_root>/stores/<dataset>/<version>/")
     crop_size: int = Field(128, ge=32, le=512, description="aligned face crop side (px)")
     mouth_size: int = Field(64, ge=16, le=256, description="mouth crop side (px)")
-    workers: int = Field(1, ge=1, le=256, description="parallel shard builders (processes)")
+    workers: int = Field(1, ge=1, le=256, description="parallel shard builders (processes; with runner dask and "
+                         "no address, the LocalCluster's workers)")
     shard_size: int = Field(16, ge=1, le=4096, description="clips per shard")
+    max_head_pose_deg: float | None = Field(
+        None, gt=0, le=90, description="near-frontal filter: quarantine clips whose yaw, pitch or roll reaches this "
+        "many degrees (10: Vougioukas et al.'s LRW subset); empty keeps every pose (angles are recorded either way)")
+    runner: Runner = Field("process", description="process: a local process pool; dask: a Dask cluster "
+                           "(prefect-dask)")
+    address: str | None = Field(None, pattern=r"^[a-z]+://\S+:\d+$", description="scheduler of a running Dask "
+                                "cluster, e.g. tcp://10.0.0.5:8786; none with runner dask starts a LocalCluster")
 
-
-@contextmanager
-def _children_share_api():
-    """Spawned workers find this run's Prefect API: with no PREFECT_API_URL set (the embedded default) each
-    would otherwise start a temporary server of its own (seconds each), so the URL of the one in use is passed
-    down through the environment for the pool's lifetime."""
-    if os.environ.get("PREFECT_API_URL"):
-        yield
-        return
-    os.environ["PREFECT_API_URL"] = str(get_run_context().client.api_url)
-    try:
-        yield
-    finally:
-        os.environ.pop("PREFECT_API_URL", None)
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> "BuildParams":
+        if self.address and self.runner != "dask":
+            raise ValueError("address is the scheduler of a Dask cluster: it needs runner 'dask'")
+        return self
 
 
 def _progress() -> Progress:
@@ -96,7 +93,8 @@ def build_dataset(params: BuildParams) -> str:
     log = get_run_logger()
     started = datetime.now(timezone.utc)
     raw_root, data_root = params.raw_root.resolve(), params.data_root.resolve()
-    pre = PreprocessParams(crop_size=params.crop_size, mouth_size=params.mouth_size)
+    pre = PreprocessParams(crop_size=params.crop_size, mouth_size=params.mouth_size,
+                           max_head_pose_deg=params.max_head_pose_deg)
 
     clips = steps.discover_clips(params.dataset, raw_root)
     sums = steps.checksum_sources(clips, LABEL_FILES[params.dataset](raw_root), raw_root)
@@ -122,24 +120,25 @@ def build_dataset(params: BuildParams) -> str:
                 totals[k] += result[k]
             bar.update(task_id, advance=1, note=f"{totals['ok']} ok, {totals['quarantined']} quarantined")
 
-        if params.workers == 1 or len(todo) <= 1:
+        if params.runner == "process" and (params.workers == 1 or len(todo) <= 1):
             for name, group in todo:
                 count(steps.build_shard(out, name, group, sums, pre))
-        else:
-            with _children_share_api(), ProcessPoolTaskRunner(max_workers=min(params.workers, len(todo))) as runner:
+        elif todo:
+            workers = min(params.workers, len(todo))
+            with workers_share_api(), shard_runner(params.runner, workers, params.address) as runner:
                 futures = [runner.submit(steps.build_shard, {"store_dir": out, "name": name, "clips": group,
                                                              "sha256": sums, "params": pre}) for name, group in todo]
                 for future in as_completed(futures):
                     count(future.result())
 
     steps.merge_manifest(out, [name for name, _ in plan])
-    validation = steps.validate_store(out, pre.fps, pre.sample_rate)
+    validation = steps.validate_store(out, pre.fps, pre.sample_rate, params.dataset)
     steps.fit_landmark_pca(out)
     montage_png = steps.draw_montage(out)
     table = steps.read_manifest(out)
     _publish(out, table, montage_png, version)
-    store.write_card(out, card.make_card(params.dataset, version, {**settings, "raw_root": str(raw_root)}, table,
-                                         validation, started, flow_run.get_id()))
+    store.write_card(out, card.make_card(PROFILES[params.dataset], version, {**settings, "raw_root": str(raw_root)},
+                                         table, validation, started, flow_run.get_id()))
     c = card.counts(table)
     log.info("store %s complete: %d clips, %d ok, %d quarantined", out, c["clips"], c["ok"], c["quarantined"])
     return str(out)

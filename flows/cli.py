@@ -31,12 +31,25 @@ def build(
     shard_size: int = typer.Option(16, min=1, help="clips per shard"),
     crop_size: int = typer.Option(128, help="face crop side (px)"),
     mouth_size: int = typer.Option(64, help="mouth crop side (px)"),
+    max_head_pose: Optional[float] = typer.Option(
+        None, help="near-frontal filter: quarantine clips whose yaw, pitch or roll reaches this many degrees "
+                   "(10 as Vougioukas et al. for LRW); the angles are in the manifest either way"),
+    runner: str = typer.Option("process", help="process (a local pool of --workers) or dask (prefect-dask)"),
+    address: Optional[str] = typer.Option(None, help="tcp://HOST:PORT of a running Dask scheduler (--runner dask); "
+                                                     "without it a LocalCluster of --workers processes"),
 ) -> None:
     """Build a validated store from raw clips; prints the store's path."""
+    from pydantic import ValidationError
+
     from flows.build_dataset import BuildParams, build_dataset
 
-    params = BuildParams(dataset=dataset, raw_root=raw_root, data_root=data_root, workers=workers,
-                         shard_size=shard_size, crop_size=crop_size, mouth_size=mouth_size)
+    try:
+        params = BuildParams(dataset=dataset, raw_root=raw_root, data_root=data_root, workers=workers,
+                             shard_size=shard_size, crop_size=crop_size, mouth_size=mouth_size, runner=runner,
+                             address=address, max_head_pose_deg=max_head_pose)
+    except ValidationError as exc:
+        typer.echo(f"invalid build parameters: {exc}", err=True)
+        raise typer.Exit(2)
     typer.echo(build_dataset(params))
 
 

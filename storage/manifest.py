@@ -40,6 +40,11 @@ SCHEMA = pa.schema(
         ("landmarks_max", pa.float64()),  # max over the same
         ("nan_count", pa.int64()),  # NaN count over the clip's float arrays
         ("crop_size", pa.int64()),  # side of the face crop in pixels
+        # Head pose (tasks/head_pose.py): the largest |angle| in degrees over the clip's frames (7-frame running
+        # median); null when the clip did not decode to tracked landmarks.
+        ("head_yaw_deg", pa.float64()),
+        ("head_pitch_deg", pa.float64()),
+        ("head_roll_deg", pa.float64()),
         # Dataset extras (ClipSource.extras), null where a dataset has none, e.g. every GRID row.
         ("emotion", pa.string()),  # CREMA-D emotion code from the file name: ANG DIS FEA HAP NEU SAD
         ("intensity", pa.string()),  # CREMA-D intensity code: LO MD HI XX (unspecified)

@@ -12,7 +12,7 @@ import pandas as pd
 from storage import manifest, shards
 from tasks.datasets.base import ClipSource
 from tasks.face import FaceTracker
-from tasks.preprocess import ClipArrays, ClipError, PreprocessParams, preprocess_clip
+from tasks.preprocess import ClipArrays, ClipError, PreprocessParams, check_near_frontal, preprocess_clip
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ def build_shard(store_dir: Path, name: str, clips: list[ClipSource], sha256: dic
             if clip.label_error:
                 raise ClipError(clip.label_error)
             arrays = preprocess_clip(clip.path, params, tracker)
+            row.update(zip(("head_yaw_deg", "head_pitch_deg", "head_roll_deg"), arrays.head_pose))
             check_arrays(arrays, params)
+            check_near_frontal(arrays.head_pose, params.max_head_pose_deg)
         except ClipError as exc:
             row["reason"] = str(exc)
         except Exception as exc:  # an unforeseen failure is still one clip's problem, not the build's

@@ -171,9 +171,14 @@ def from_dict(d: dict) -> LandmarkPCA:
 # -- the store's pca.npz ------------------------------------------------------------------------------------------
 
 
-def store_landmarks(store_dir: Path, split: str = "train") -> tuple[np.ndarray, int]:
-    """All frames' landmarks of a store split's ok clips: (float32 (N, 68, 2) crop pixels, crop_size).
+MAX_PCA_FRAMES = 500_000  # 272 MB of landmarks; LRW's train split has about 14 M frames
 
+
+def store_landmarks(store_dir: Path, split: str = "train", max_frames: int = MAX_PCA_FRAMES) -> tuple[np.ndarray, int]:
+    """The landmarks of a store split's ok clips: (float32 (N, 68, 2) crop pixels, crop_size).
+
+    All frames when the split has at most `max_frames`; otherwise every stride-th frame of each clip, stride =
+    ceil(total / max_frames), so memory stays bounded on full corpora and the choice is deterministic.
     Reads `manifest.parquet` and each clip's rows of `shards/<shard>.zarr/landmarks`. Raises ValueError when the split
     has no ok clip or the clips disagree on crop_size.
     """
@@ -189,12 +194,13 @@ def store_landmarks(store_dir: Path, split: str = "train") -> tuple[np.ndarray, 
     sizes = rows["crop_size"].unique()
     if len(sizes) != 1:
         raise ValueError(f"{store_dir}: clips of split {split!r} disagree on crop_size: {sorted(sizes)}")
+    stride = max(1, -(-int(rows["n_frames"].sum()) // max_frames))
     parts = []
     for shard, clips in rows.groupby("shard", sort=True):
         landmarks = zarr.open_group(store_dir / "shards" / f"{shard}.zarr", mode="r")["landmarks"]
         lo, hi = int(clips["frame_start"].min()), int((clips["frame_start"] + clips["n_frames"]).max())
         block = landmarks[lo:hi]  # one read per shard, then slice each clip out of it
-        parts += [block[s - lo : s - lo + n] for s, n in zip(clips["frame_start"], clips["n_frames"])]
+        parts += [block[s - lo : s - lo + n : stride] for s, n in zip(clips["frame_start"], clips["n_frames"])]
     return np.concatenate(parts).astype(np.float32), int(sizes[0])
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from tasks import align, audio, media
+from tasks import align, audio, head_pose, media
 from tasks.face import FaceTracker
 
 # Bump when a change to the preprocessing changes its output: it is part of every store's version digest.
-PREPROCESS_VERSION = "1"
+PREPROCESS_VERSION = "2"  # 2: head pose per clip
 
 
 class PreprocessParams(BaseModel):
@@ -30,6 +30,9 @@ class PreprocessParams(BaseModel):
         0.1, ge=0, le=1, description="largest share of frames without a face that interpolation may fill"
     )
     min_frames: int = Field(8, ge=1, description="shortest usable clip (frames at `fps`)")
+    max_head_pose_deg: float | None = Field(
+        None, gt=0, le=90, description="near-frontal filter: quarantine clips whose yaw, pitch or roll reaches this "
+        "many degrees (10 for Vougioukas et al.'s LRW subset); None keeps every pose")
 
 
 class ClipError(RuntimeError):
@@ -50,6 +53,7 @@ class ClipArrays:
     fps_source: float
     duration_s: float
     faces_missing: int
+    head_pose: tuple[float, float, float]  # clip's largest |yaw|, |pitch|, |roll| in degrees (tasks/head_pose.py)
 
 
 def preprocess_clip(path: Path, params: PreprocessParams, tracker: FaceTracker | None = None) -> ClipArrays:
@@ -85,4 +89,14 @@ def preprocess_clip(path: Path, params: PreprocessParams, tracker: FaceTracker |
         fps_source=decoded.fps_source,
         duration_s=decoded.duration_s,
         faces_missing=track.missing,
+        head_pose=head_pose.clip_pose(head_pose.head_pose(landmarks_src, frames.shape[1:3])),
     )
+
+
+def check_near_frontal(pose: tuple[float, float, float], limit_deg: float | None) -> None:
+    """The optional near-frontal filter: raises ClipError naming the angles when one of (yaw, pitch, roll)
+    reaches `limit_deg` degrees; no check when `limit_deg` is None."""
+    if limit_deg is not None and max(pose) >= limit_deg:
+        yaw, pitch, roll = pose
+        raise ClipError(f"not near-frontal: head pose up to yaw {yaw:.1f}°, pitch {pitch:.1f}°, roll {roll:.1f}° "
+                        f"(near-frontal filter: each under {limit_deg:g}°)")

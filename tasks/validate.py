@@ -28,6 +28,18 @@ check (meta ``check``)      rule (helper columns are computed here, in a copy, b
 ``words_present``           ``n_words`` (length of the words list, 0 when null) ≥ 1
 ==========================  ========================================================================================
 
+With a `DatasetProfile` (tasks/datasets: one per dataset, since frame rates, durations and label vocabularies
+differ), the suite is ``talkface_clips_<dataset>`` and adds, after the checks above:
+
+==========================  ========================================================================================
+``dataset_is_<name>``       dataset is the profile's name
+``<column>_in_range``       for each profile range: the column (fps_source, duration_s, n_frames, n_words, age)
+                            is within [min, max]
+``<column>_known``          for each profile value set (e.g. CREMA-D emotion): not null and one of the values
+``words_in_vocabulary``     ``unknown_words`` (word labels outside the profile's vocabulary) == 0
+``text_known``              text is one of the profile's texts (CREMA-D's 12 sentences)
+==========================  ========================================================================================
+
 GE writes its files under the store's ``validation/`` folder: a file Data Context rooted there, i.e.
 ``validation/gx/great_expectations.yml``, the suite, validation definition and checkpoint, the validation results
 as JSON in ``validation/gx/uncommitted/validations/`` and the Data Docs site at
@@ -45,13 +57,15 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
+from tasks.datasets.base import DatasetProfile
+
 SUITE_NAME = "talkface_clips"
 SPLITS = ("train", "val", "test")
 
 # Columns of the manifest (storage/manifest.py) that the checks read.
 REQUIRED_COLUMNS = (
     "clip_id", "dataset", "speaker", "split", "status", "n_frames", "n_samples", "n_mfcc", "duration_s",
-    "text", "words", "landmarks_min", "landmarks_max", "nan_count", "crop_size",
+    "text", "words", "landmarks_min", "landmarks_max", "nan_count", "crop_size", "fps_source",
 )
 _NUMERIC = ("n_frames", "n_samples", "n_mfcc", "duration_s", "landmarks_min", "landmarks_max", "nan_count", "crop_size")
 _NOT_NULL = ("clip_id", "dataset", "speaker", "split") + _NUMERIC + ("text",)
@@ -69,6 +83,7 @@ _DATASOURCE, _ASSET, _BATCH_DEFINITION = "manifest", "ok_clips", "whole_table"
 class ValidationReport:
     """What `validate_clips` found.
 
+    suite: the expectation suite's name (``talkface_clips`` or ``talkface_clips_<dataset>``).
     success: True when every expectation passed (also with zero ok rows).
     n_validated: ok rows handed to GE.
     n_expectations: expectations evaluated (the suite's size; the same with zero rows).
@@ -80,6 +95,7 @@ class ValidationReport:
     results_dir: where GE stores the validation results (JSON), under ``validation_dir/gx``.
     """
 
+    suite: str
     success: bool
     n_validated: int
     n_expectations: int
@@ -96,9 +112,11 @@ def mfcc_frames(n_samples: int, sample_rate: int = 16000) -> int:
     return 1 if n_samples <= win else 1 + math.ceil((n_samples - win) / hop)
 
 
-def prepare_table(manifest: pd.DataFrame, *, fps: float = 25.0, sample_rate: int = 16000) -> pd.DataFrame:
+def prepare_table(manifest: pd.DataFrame, *, fps: float = 25.0, sample_rate: int = 16000,
+                  profile: DatasetProfile | None = None) -> pd.DataFrame:
     """The ok rows of `manifest` as GE gets them: the checked columns plus the helper columns (module docstring),
-    with a fresh 0..n−1 index. `manifest` is not modified.
+    with a fresh 0..n−1 index; with a `profile`, also fps_source, the profile's extra columns and
+    ``unknown_words`` (count) with ``unknown_word_list`` (for the reason). `manifest` is not modified.
 
     Units: n_frames in video frames at `fps`, n_samples in audio samples at `sample_rate`, n_mfcc in 100 Hz
     MFCC frames, duration_s in seconds, landmarks_min/max and crop_size in face-crop pixels.
@@ -109,11 +127,12 @@ def prepare_table(manifest: pd.DataFrame, *, fps: float = 25.0, sample_rate: int
     """
     if not fps > 0 or not sample_rate > 0:
         raise ValueError(f"fps and sample_rate must be positive, got fps={fps}, sample_rate={sample_rate}")
-    missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
+    extra = _profile_columns(profile)
+    missing = [c for c in (*REQUIRED_COLUMNS, *extra) if c not in manifest.columns]
     if missing:
         raise ValueError(f"manifest lacks column(s) {', '.join(missing)} (see storage/manifest.py)")
 
-    ok = manifest.loc[manifest["status"] == "ok", list(REQUIRED_COLUMNS)].reset_index(drop=True)
+    ok = manifest.loc[manifest["status"] == "ok", [*REQUIRED_COLUMNS, *extra]].reset_index(drop=True)
     if ok["clip_id"].isna().any():
         raise ValueError(f"{int(ok['clip_id'].isna().sum())} ok manifest row(s) have no clip_id")
 
@@ -137,7 +156,34 @@ def prepare_table(manifest: pd.DataFrame, *, fps: float = 25.0, sample_rate: int
     # Null text is reported by the not-null check alone: text_chars stays NaN there, which GE skips.
     t["text_chars"] = t["text"].map(lambda s: float(len(s.strip())) if isinstance(s, str) else np.nan).astype("float64")
     t["n_words"] = ok["words"].map(_length).astype("int64")
-    return t[list(_GX_COLUMNS)]
+    if profile is None:
+        return t[list(_GX_COLUMNS)]
+    t["fps_source"] = pd.to_numeric(ok["fps_source"], errors="raise").astype("float64")
+    for c in extra:
+        if c in profile.value_sets:
+            t[c] = ok[c].astype(object).where(ok[c].notna(), None)
+        elif c != "fps_source":
+            t[c] = pd.to_numeric(ok[c], errors="raise").astype("float64")
+    unknown = ok["words"].map(lambda ws: _unknown_words(ws, profile.vocabulary))
+    t["unknown_words"] = unknown.map(len).astype("int64")
+    t["unknown_word_list"] = unknown.map(", ".join)
+    return t[[*_GX_COLUMNS, "fps_source", *[c for c in extra if c != "fps_source"], "unknown_words",
+              "unknown_word_list"]]
+
+
+def _profile_columns(profile: DatasetProfile | None) -> list[str]:
+    """Manifest columns a profile's checks read beyond REQUIRED_COLUMNS (helper columns are computed here)."""
+    if profile is None:
+        return []
+    helpers = set(_HELPERS) | set(REQUIRED_COLUMNS)
+    return [c for c in (*profile.ranges, *profile.value_sets) if c not in helpers]
+
+
+def _unknown_words(words, vocabulary: frozenset[str] | None) -> list[str]:
+    """The labels of `words` (list of {word, …}) outside `vocabulary`, sorted and distinct; [] when open."""
+    if vocabulary is None or _length(words) == 0:
+        return []
+    return sorted({w["word"] for w in words} - vocabulary)
 
 
 def _length(words) -> int:
@@ -152,7 +198,7 @@ def _fmt(x) -> str:
     return str(int(x)) if x.is_integer() else f"{x:.3f}".rstrip("0").rstrip(".")
 
 
-def _checks(fps: float, sample_rate: int) -> list[tuple[str, str, dict, object]]:
+def _checks(fps: float, sample_rate: int, profile: DatasetProfile | None = None) -> list[tuple[str, str, dict, object]]:
     """(check name, GE expectation class name, its kwargs, reason(row) → str) in suite order."""
     per_frame = sample_rate / fps
     checks: list[tuple[str, str, dict, object]] = [
@@ -194,6 +240,32 @@ def _checks(fps: float, sample_rate: int) -> list[tuple[str, str, dict, object]]
         ("words_present", "ExpectColumnValuesToBeBetween", {"column": "n_words", "min_value": 1},
          lambda r: "no word labels (words list is empty)"),
     ]
+    return checks + (_profile_checks(profile) if profile else [])
+
+
+def _profile_checks(p: DatasetProfile) -> list[tuple[str, str, dict, object]]:
+    """The dataset checks of a profile (module docstring, second table)."""
+    checks: list[tuple[str, str, dict, object]] = [
+        (f"dataset_is_{p.name}", "ExpectColumnValuesToBeInSet", {"column": "dataset", "value_set": [p.name]},
+         lambda r: f"dataset {r['dataset']!r} in a {p.name} store"),
+    ]
+    for column, (lo, hi) in p.ranges.items():
+        checks.append((f"{column}_in_range", "ExpectColumnValuesToBeBetween",
+                       {"column": column, "min_value": lo, "max_value": hi},
+                       (lambda c, lo, hi: lambda r: f"{c} {_fmt(r[c]) if pd.notna(r[c]) else 'missing'} is outside "
+                                                    f"[{_fmt(lo)}, {_fmt(hi)}] for {p.name}")(column, lo, hi)))
+    for column, values in p.value_sets.items():
+        checks.append((f"{column}_present", "ExpectColumnValuesToNotBeNull", {"column": column},
+                       (lambda c: lambda r: f"{c} is missing")(column)))
+        checks.append((f"{column}_known", "ExpectColumnValuesToBeInSet", {"column": column, "value_set": list(values)},
+                       (lambda c, v: lambda r: f"{c} {r[c]!r} is not one of {', '.join(v)}")(column, values)))
+    if p.vocabulary is not None:
+        checks.append(("words_in_vocabulary", "ExpectColumnValuesToBeBetween",
+                       {"column": "unknown_words", "min_value": 0, "max_value": 0},
+                       lambda r: f"word(s) outside the {p.name} vocabulary: {r['unknown_word_list']}"))
+    if p.texts is not None:
+        checks.append(("text_known", "ExpectColumnValuesToBeInSet", {"column": "text", "value_set": sorted(p.texts)},
+                       lambda r: f"text {r['text']!r} is not one of the {len(p.texts)} {p.name} sentences"))
     return checks
 
 
@@ -204,6 +276,7 @@ def validate_clips(
     fps: float = 25.0,
     sample_rate: int = 16000,
     run_name: str | None = None,
+    profile: DatasetProfile | None = None,
 ) -> ValidationReport:
     """Validate the ok rows of a store manifest with one Great Expectations suite; write results and Data Docs.
 
@@ -218,6 +291,8 @@ def validate_clips(
         fps: video frame rate of the store (25).
         sample_rate: audio sample rate of the store (16000); one frame = sample_rate / fps samples.
         run_name: optional GE run name (e.g. the flow-run id), shown in the Data Docs; GE's default otherwise.
+        profile: the dataset's profile: adds its dataset checks (module docstring) and names the suite
+            ``talkface_clips_<dataset>``; None runs the common checks alone as ``talkface_clips``.
 
     Returns:
         A `ValidationReport`; `failures` maps each failing clip_id to its reason(s), e.g.
@@ -229,8 +304,9 @@ def validate_clips(
         RuntimeError: GE could not evaluate an expectation (its exception is in the message), so the validation
             did not happen.
     """
-    table = prepare_table(manifest, fps=fps, sample_rate=sample_rate)
-    checks = _checks(fps, sample_rate)
+    table = prepare_table(manifest, fps=fps, sample_rate=sample_rate, profile=profile)
+    checks = _checks(fps, sample_rate, profile)
+    suite_name = f"{SUITE_NAME}_{profile.name}" if profile else SUITE_NAME
 
     os.environ["GX_ANALYTICS_ENABLED"] = "false"
     import great_expectations as gx
@@ -250,15 +326,15 @@ def validate_clips(
     # Expectations go in through the constructor: `add_expectation` on a suite whose name is already stored
     # (a re-run) writes the suite to disk once per expectation.
     suite = context.suites.add_or_update(gx.ExpectationSuite(
-        name=SUITE_NAME,
+        name=suite_name,
         expectations=[getattr(gx.expectations, cls)(**kwargs, meta={"check": name}) for name, cls, kwargs, _ in checks],
-        meta={"notes": f"talkface per-clip checks on ok manifest rows (fps={fps}, sample_rate={sample_rate}); "
-                       "see tasks/validate.py"},
+        meta={"notes": f"talkface per-clip checks on ok manifest rows (fps={fps}, sample_rate={sample_rate}"
+                       f"{', dataset ' + profile.name if profile else ''}); see tasks/validate.py"},
     ))
     checkpoint = context.checkpoints.add_or_update(  # stores the validation definition too
         gx.Checkpoint(
-            name=SUITE_NAME,
-            validation_definitions=[gx.ValidationDefinition(name=SUITE_NAME, data=batch_definition, suite=suite)],
+            name=suite_name,
+            validation_definitions=[gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)],
             actions=[UpdateDataDocsAction(name="update_data_docs")],
             result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["clip_id"]},
         )
@@ -301,6 +377,7 @@ def validate_clips(
 
     docs_root = _as_given(Path(context.root_directory), validation_dir)
     return ValidationReport(
+        suite=suite_name,
         success=bool(result.success),
         n_validated=len(table),
         n_expectations=n_expectations,

@@ -1,10 +1,11 @@
 """Dataset adapters: each turns a raw dataset in its official layout into sorted `ClipSource` records."""
 from __future__ import annotations
 
-from tasks.datasets.base import ClipSource
+from tasks.datasets.base import ClipSource, DatasetProfile
 from tasks.datasets import crema_d, grid, lrw, tcd_timit
 
 ADAPTERS = {"grid": grid.discover, "crema_d": crema_d.discover, "tcd_timit": tcd_timit.discover, "lrw": lrw.discover}
+PROFILES: dict[str, DatasetProfile] = {m.DATASET: m.PROFILE for m in (grid, crema_d, tcd_timit, lrw)}
 
 
 def discover(dataset: str, raw_root):
@@ -16,4 +17,4 @@ def discover(dataset: str, raw_root):
     return adapter(raw_root)
 
 
-__all__ = ["ClipSource", "discover", "ADAPTERS"]
+__all__ = ["ClipSource", "DatasetProfile", "discover", "ADAPTERS", "PROFILES"]

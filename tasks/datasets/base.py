@@ -56,3 +56,28 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class DatasetProfile:
+    """What a dataset's ok clips look like: the dataset checks of its Great Expectations suite (tasks/validate.py,
+    suite ``talkface_clips_<name>``) and the expected half of its dataset card (storage/card.py).
+
+    ranges: column → (min, max), inclusive, over manifest columns or the suite's helper columns: ``fps_source``
+        (source frame rate, frames/s), ``duration_s`` (source duration, s), ``n_frames`` (frames at 25 fps),
+        ``n_words`` (word labels per clip), ``age`` (years).
+    value_sets: manifest extra column → its allowed values; the column must not be null.
+    vocabulary: every word label is one of these (None: an open vocabulary, e.g. TIMIT sentences).
+    texts: every clip's text is one of these (None: any text).
+    speaker_ids: False when the dataset publishes no speaker identities (LRW): the card counts speakers instead of
+        listing them, since each clip is its own speaker there.
+    reference: the dataset's paper.
+    """
+
+    name: str
+    reference: str
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    value_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    vocabulary: frozenset[str] | None = None
+    texts: frozenset[str] | None = None
+    speaker_ids: bool = True

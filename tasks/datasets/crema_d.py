@@ -23,7 +23,7 @@ import csv
 import re
 from pathlib import Path
 
-from tasks.datasets.base import ClipSource, Word, speaker_split
+from tasks.datasets.base import ClipSource, DatasetProfile, Word, speaker_split
 
 DATASET = "crema_d"
 VIDEO_DIR = "VideoFlash"
@@ -144,3 +144,14 @@ def label_files(raw_root: Path | str) -> list[Path]:
     """The demographics file when present: part of the store version, since labels are data."""
     path = Path(raw_root) / DEMOGRAPHICS
     return [path] if path.is_file() else []
+
+
+PROFILE = DatasetProfile(
+    name=DATASET,
+    reference="Cao, Cooper, Keutmann, Gur, Nenkova & Verma 2014, CREMA-D: Crowd-sourced Emotional Multimodal "
+              "Actors Dataset, IEEE Trans. Affective Computing 5(4)",
+    ranges={"fps_source": (29.9, 30.05), "duration_s": (0.8, 6.0), "n_words": (3, 7), "age": (18, 80)},
+    value_sets={"emotion": tuple(EMOTIONS), "intensity": tuple(INTENSITIES), "sex": ("Female", "Male")},
+    vocabulary=frozenset(w for text in SENTENCES.values() for w in text.split()),
+    texts=frozenset(SENTENCES.values()),
+)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.datasets.base import ClipSource, Word, speaker_split
+from tasks.datasets.base import ClipSource, DatasetProfile, Word, speaker_split
 
 DATASET = "grid"
 TEST_SPEAKERS = frozenset(f"s{n}" for n in (2, 4, 11, 13, 15, 18, 19, 25, 31, 33))
@@ -117,3 +117,14 @@ def discover(raw_root: Path | str) -> list[ClipSource]:
 def label_files(raw_root: Path | str) -> list[Path]:
     """The .align files under the root, sorted: part of the store version, since labels are data."""
     return sorted(Path(raw_root).glob("alignments/*/*.align"))
+
+
+VOCABULARY = frozenset({*COMMAND.values(), *COLOUR.values(), *PREPOSITION.values(), *DIGIT.values(),
+                        *ADVERB.values(), *"abcdefghijklmnopqrstuvxyz"})  # 51 words: GRID has no letter w
+PROFILE = DatasetProfile(
+    name=DATASET,
+    reference="Cooke, Barker, Cunningham & Shao 2006, An audio-visual corpus for speech perception and automatic "
+              "speech recognition, JASA 120(5)",
+    ranges={"fps_source": (24.9, 25.1), "duration_s": (2.5, 3.5), "n_words": (6, 6)},
+    vocabulary=VOCABULARY,
+)

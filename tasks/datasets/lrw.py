@@ -24,7 +24,7 @@ import math
 import re
 from pathlib import Path
 
-from tasks.datasets.base import ClipSource, Word
+from tasks.datasets.base import ClipSource, DatasetProfile, Word
 
 DATASET = "lrw"
 VIDEO_DIR = "lipread_mp4"
@@ -115,3 +115,12 @@ def label_files(raw_root: Path | str) -> list[Path]:
     """Every `.txt` beside the videos: the word spans come from them, so they are part of the store version."""
     base = Path(raw_root) / VIDEO_DIR
     return sorted(base.glob("*/*/*.txt")) if base.is_dir() else []
+
+
+PROFILE = DatasetProfile(
+    name=DATASET,
+    reference="Chung & Zisserman 2016, Lip Reading in the Wild, ACCV",
+    ranges={"fps_source": (24.9, 25.1), "duration_s": (1.1, 1.25), "n_frames": (CLIP_FRAMES, CLIP_FRAMES),
+            "n_words": (1, 1)},
+    speaker_ids=False,
+)

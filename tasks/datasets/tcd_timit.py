@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tasks.datasets.base import ClipSource, Word, speaker_split
+from tasks.datasets.base import ClipSource, DatasetProfile, Word, speaker_split
 
 DATASET = "tcd_timit"
 GROUPS = ("volunteers", "lipspeakers")
@@ -113,3 +113,11 @@ def label_files(raw_root: Path | str) -> list[Path]:
     """Every transcript file under the camera folders: part of the store version, since labels are data."""
     root = Path(raw_root)
     return sorted(p for g in GROUPS for p in root.glob(f"{g}/*/{CAMERA}/*.txt") if p.is_file())
+
+
+PROFILE = DatasetProfile(
+    name=DATASET,
+    reference="Harte & Gillen 2015, TCD-TIMIT: An Audio-Visual Corpus of Continuous Speech, IEEE Trans. "
+              "Multimedia 17(5)",
+    ranges={"fps_source": (29.9, 30.05), "duration_s": (0.5, 15.0), "n_words": (1, 40)},
+)

@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from storage import manifest, store
 from tasks import build, montage
-from tasks.datasets import ClipSource, discover
+from tasks.datasets import PROFILES, ClipSource, discover
 from tasks.datasets.base import sha256_file
 from tasks.preprocess import PreprocessParams
 
@@ -44,14 +44,15 @@ def merge_manifest(store_dir: Path, shard_names: list[str]) -> Path:
 
 
 @task(name="validate-store", cache_policy=NO_CACHE)
-def validate_store(store_dir: Path, fps: float, sample_rate: int) -> dict:
-    """Run the Great Expectations suite on the manifest, quarantine failing clips with their reasons, rewrite
-    the manifest. Returns a summary for the card (success, counts, failed checks, Data Docs path)."""
+def validate_store(store_dir: Path, fps: float, sample_rate: int, dataset: str) -> dict:
+    """Run the dataset's Great Expectations suite on the manifest, quarantine failing clips with their reasons,
+    rewrite the manifest. Returns a summary for the card (suite, success, counts, failed checks, Data Docs path)."""
     from tasks.validate import validate_clips
 
     path = Path(store_dir) / store.MANIFEST
     table = manifest.read(path)
-    report = validate_clips(table, Path(store_dir) / store.VALIDATION, fps=fps, sample_rate=sample_rate)
+    report = validate_clips(table, Path(store_dir) / store.VALIDATION, fps=fps, sample_rate=sample_rate,
+                            profile=PROFILES[dataset])
     if report.failures:
         hit = table.clip_id.isin(report.failures)
         table.loc[hit, "status"] = manifest.QUARANTINED
@@ -59,6 +60,7 @@ def validate_store(store_dir: Path, fps: float, sample_rate: int) -> dict:
         manifest.write(table, path)
     docs = report.data_docs_index
     return {
+        "suite": report.suite,
         "success": report.success,
         "validated_clips": report.n_validated,
         "expectations": report.n_expectations,

@@ -40,6 +40,13 @@ def test_store_follows_the_contract(grid_store):
     assert card["counts"]["ok"] == 14 and card["validation"]["success"] and card["build"]["prefect_flow_run_id"]
     assert (grid_store / card["validation"]["data_docs"]).exists()
     assert (grid_store / "pca.npz").exists() and (grid_store / "montage.png").stat().st_size > 10_000
+    assert card["validation"]["suite"] == "talkface_clips_grid"
+    profile = card["profile"]
+    assert profile["expected"]["vocabulary_size"] == 51 and profile["expected"]["ranges"]["n_words"] == [6, 6]
+    observed = profile["observed"]
+    assert observed["fps_source"] == {"25": 14} and observed["words_per_clip"] == {"min": 6, "median": 6, "max": 6}
+    assert observed["texts"] == 14 and set(observed["head_pose_deg"]["median"]) == {"yaw", "pitch", "roll"}
+    assert table[["head_yaw_deg", "head_pitch_deg", "head_roll_deg"]].notna().all().all()
     assert not list((grid_store / "shards").glob("*partial*"))
 
 

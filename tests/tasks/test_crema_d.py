@@ -119,3 +119,10 @@ def test_build_the_real_clips(samples, tmp_path):
         assert group["face"][n : n + int(row.n_frames)].shape == (row.n_frames, 128, 128, 3)
     card = store.read_card(out)
     assert card["counts"]["ok"] == 4 and card["validation"]["success"]
+    assert card["validation"]["suite"] == "talkface_clips_crema_d"
+    profile = card["profile"]
+    assert len(profile["expected"]["texts"]) == 12 and profile["expected"]["value_sets"]["sex"] == ["Female", "Male"]
+    observed = profile["observed"]
+    assert observed["fps_source"] == {"29.97": 4} and observed["texts"] == 1 and observed["vocabulary_size"] == 4
+    assert observed["extras"]["emotion"] == {"ANG": 1, "HAP": 1, "NEU": 1, "SAD": 1}
+    assert observed["extras"]["sex"] == {"Male": 4} and observed["age"]["median"] == 51

@@ -119,3 +119,10 @@ def test_bad_inputs_raise(base):
         pca.to_pca(shapes[:, :67])
     with pytest.raises(ValueError):
         pca.from_pca(np.zeros(5))
+
+
+def test_store_landmarks_subsample_each_clip_evenly_beyond_max_frames(grid_store):
+    full, crop = lp.store_landmarks(grid_store, "train")
+    assert crop == 128 and full.shape == (13 * 75, 68, 2)  # the 13 bundled s1 + unknown train clips, 75 frames each
+    strided, _ = lp.store_landmarks(grid_store, "train", max_frames=100)  # stride ceil(975 / 100) = 10
+    np.testing.assert_array_equal(strided, full.reshape(13, 75, 68, 2)[:, ::10].reshape(-1, 68, 2))

@@ -4,14 +4,15 @@ LRW has no public video (BBC material, not redistributable), so the module fixtu
 ffmpeg: `lipread_mp4/<WORD>/{train,test}/<WORD>_<NNNNN>.{mp4,txt}`, each .mp4 the real LRW still frame
 (`../shared/data/samples/lrw/ABOUT_00001_00001.jpg`, 256×256) looped for 29 frames at 25 fps with a slow crop drift
 so the frames differ, muxed with 1.16 s of real speech (TCD-TIMIT `01M/straightcam/sa1.wav`); each .txt in the
-official format ("Text:", "Conf:", "Duration: … seconds"). These are fixtures, not LRW clips. Skipped when a clone
-has no shared samples.
+official format ("Text:", "Conf:", "Duration: … seconds"). One clip shows the frame rotated by 20° (a rolled head)
+for the near-frontal filter. These are fixtures, not LRW clips. Skipped when a clone has no shared samples.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import ffmpeg
+import pandas as pd
 import pytest
 
 from storage import manifest, shards, store
@@ -25,6 +26,7 @@ SPEECH = SHARED / "tcd_timit" / "01M" / "straightcam" / "sa1.wav"
 FIXTURE_CLIPS = {("ABOUT", "train", 1): 0.32, ("ABOUT", "test", 1): 0.39,
                  ("ABSOLUTELY", "train", 2): 0.56, ("ABSOLUTELY", "test", 3): 0.5}
 BROKEN = ("ABOUT", "train", 7)  # its .txt has no Duration line
+TILTED = ("ABSOLUTELY", "val", 4)  # the same face rolled by 20° in the image: not near-frontal
 
 
 def txt(word: str, duration: float) -> str:
@@ -49,13 +51,18 @@ def raw(tmp_path_factory) -> Path:
     audio = ffmpeg.input(str(SPEECH), ss=0.4, t=1.16).audio
     run_ffmpeg(ffmpeg.output(video, audio, str(template), vframes=29, t=1.16, vcodec="libx264", pix_fmt="yuv420p",
                              acodec="aac", ar=16000, ac=1, r=25))
-    for (word, split, num), duration in {**FIXTURE_CLIPS, BROKEN: None}.items():
+    tilted = root / "tilted.mp4"
+    source = ffmpeg.input(str(template))
+    run_ffmpeg(ffmpeg.output(source.video.filter("rotate", "20*PI/180", fillcolor="gray"), source.audio, str(tilted),
+                             vcodec="libx264", pix_fmt="yuv420p", acodec="copy"))
+    for (word, split, num), duration in {**FIXTURE_CLIPS, BROKEN: None, TILTED: 0.5}.items():
         d = root / "lipread_mp4" / word / split
         d.mkdir(parents=True, exist_ok=True)
         name = f"{word}_{num:05d}"
-        (d / f"{name}.mp4").write_bytes(template.read_bytes())
+        (d / f"{name}.mp4").write_bytes((tilted if (word, split, num) == TILTED else template).read_bytes())
         (d / f"{name}.txt").write_text(txt(word, duration) if duration else f"Text: {word}\nConf: 0.9\n")
     template.unlink()
+    tilted.unlink()
     return root
 
 
@@ -69,7 +76,7 @@ def test_word_span_is_centred():
 def test_discover_the_fixture_layout(raw):
     clips = {c.clip_id: c for c in lrw.discover(raw)}
     assert sorted(clips) == list(clips) == sorted(
-        f"{s}/{w}_{n:05d}" for w, s, n in [*FIXTURE_CLIPS, BROKEN])
+        f"{s}/{w}_{n:05d}" for w, s, n in [*FIXTURE_CLIPS, BROKEN, TILTED])
     for (word, split, num), duration in FIXTURE_CLIPS.items():
         c = clips[f"{split}/{word}_{num:05d}"]
         assert c.label_error is None and c.dataset == "lrw" and c.split == split and c.speaker == c.clip_id
@@ -78,7 +85,7 @@ def test_discover_the_fixture_layout(raw):
         assert c.source_path == f"lipread_mp4/{word}/{split}/{word}_{num:05d}.mp4" and c.path.exists()
     assert [w.end_frame - w.start_frame for w in clips["train/ABSOLUTELY_00002"].words] == [14]
     assert "has no 'Duration: <seconds> seconds' line" in clips["train/ABOUT_00007"].label_error
-    assert len(lrw.label_files(raw)) == 5
+    assert len(lrw.label_files(raw)) == 6
 
 
 def test_label_errors(raw, tmp_path):
@@ -99,10 +106,12 @@ def test_label_errors(raw, tmp_path):
         lrw.discover(tmp_path / "nowhere")
 
 
-def test_build_the_fixture_clips(raw, tmp_path):
+def test_build_the_fixture_clips_near_frontal(raw, tmp_path):
+    """The build as Vougioukas et al. use LRW: near-frontal clips only (yaw, pitch, roll under 10°)."""
     from flows.build_dataset import BuildParams, build_dataset
 
-    out = Path(build_dataset(BuildParams(dataset="lrw", raw_root=raw, data_root=tmp_path / "data", shard_size=4)))
+    out = Path(build_dataset(BuildParams(dataset="lrw", raw_root=raw, data_root=tmp_path / "data", shard_size=4,
+                                         max_head_pose_deg=10)))
     assert out.parent.name == "lrw"
     table = manifest.read(out / store.MANIFEST).set_index("clip_id")
     assert list(table.reset_index().columns) == manifest.COLUMNS
@@ -117,6 +126,13 @@ def test_build_the_fixture_clips(raw, tmp_path):
         group = shards.open_shard(out, row.shard)
         n = int(row.frame_start)
         assert group["face"][n : n + 29].shape == (29, 128, 128, 3)
+        assert max(row.head_yaw_deg, row.head_pitch_deg, row.head_roll_deg) < 10
+    tilted = table.loc["val/ABSOLUTELY_00004"]
+    assert tilted.status == "quarantined" and tilted.reason.startswith("not near-frontal: head pose up to")
+    assert tilted.head_roll_deg == pytest.approx(20, abs=2.5) and pd.isna(tilted.shard)  # recorded, not stored
     assert table.emotion.isna().all()
     card = store.read_card(out)
-    assert card["counts"]["ok"] == 4 and card["counts"]["quarantined"] == 1 and card["validation"]["success"]
+    assert card["counts"]["ok"] == 4 and card["counts"]["quarantined"] == 2 and card["validation"]["success"]
+    assert card["validation"]["suite"] == "talkface_clips_lrw"
+    assert card["counts"]["speakers"] == {"test": 2, "train": 3, "val": 1}  # counted: LRW has no speaker ids
+    assert card["profile"]["observed"]["top_words"] == {"ABOUT": 2, "ABSOLUTELY": 2}

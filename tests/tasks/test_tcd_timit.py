@@ -135,3 +135,6 @@ def test_build_the_fixture_tree(raw, tmp_path):
     assert set(table.loc[OK].split) >= {"test", "train"}
     card = store.read_card(out)
     assert card["counts"]["ok"] == 4 and card["validation"]["success"]
+    assert card["validation"]["suite"] == "talkface_clips_tcd_timit"
+    assert card["profile"]["expected"]["vocabulary_size"] is None  # TIMIT sentences: an open vocabulary
+    assert card["profile"]["observed"]["fps_source"] == {"29.97": 4}

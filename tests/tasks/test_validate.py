@@ -171,3 +171,51 @@ def test_missing_column_and_bad_rates_raise(tmp_path):
     with pytest.raises(ValueError, match="fps"):
         prepare_table(rows, fps=0)
     assert set(REQUIRED_COLUMNS) <= set(mf.COLUMNS)
+
+
+def test_dataset_profile_adds_its_checks_and_names_the_suite(tmp_path):
+    from tasks.datasets import PROFILES
+
+    odd = "bin blue at w two now"  # GRID has no letter w
+    rows = CLEAN + [
+        clip("s1/odd_word", text=odd, words=[{"word": w, "start_frame": None, "end_frame": None} for w in odd.split()]),
+        clip("s1/ntsc", fps_source=29.97),
+        clip("s1/five_words", words=clip("s1/x")["words"][:5]),
+        clip("s1/other_dataset", dataset="lrw"),
+    ]
+    report = validate_clips(as_store_manifest(rows, tmp_path), tmp_path / "validation", profile=PROFILES["grid"])
+    assert report.suite == "talkface_clips_grid"
+    assert report.failures == {
+        "s1/odd_word": "validation: word(s) outside the grid vocabulary: w",
+        "s1/ntsc": "validation: fps_source 29.97 is outside [24.9, 25.1] for grid",
+        "s1/five_words": "validation: n_words 5 is outside [6, 6] for grid",
+        "s1/other_dataset": "validation: dataset 'lrw' in a grid store",
+    }
+    assert report.failed_expectations == ["dataset_is_grid", "fps_source_in_range", "n_words_in_range",
+                                          "words_in_vocabulary"]
+    assert validate_clips(as_store_manifest(CLEAN, tmp_path), tmp_path / "plain").suite == "talkface_clips"
+
+
+def test_crema_d_profile_checks_extras_and_sentences(tmp_path):
+    from tasks.datasets import PROFILES
+
+    text = "Don't forget a jacket"
+
+    def crema(clip_id, **overrides):
+        words = [{"word": w, "start_frame": None, "end_frame": None} for w in text.split()]
+        fields = dict(dataset="crema_d", fps_source=29.97, text=text, words=words, words_timed=False, emotion="ANG",
+                      intensity="XX", sex="Male", age=51)
+        return clip(f"1001/{clip_id}", **{**fields, **overrides})
+
+    rows = [crema("1001_DFA_ANG_XX"), crema("1001_DFA_BOR_XX", emotion="BOR"), crema("1001_DFA_ANG_HI", sex=None),
+            crema("1001_XYZ_ANG_XX", text="Don't forget a coat",
+                  words=[{"word": w, "start_frame": None, "end_frame": None} for w in "Don't forget a coat".split()]),
+            crema("1001_DFA_SAD_XX", age=7)]
+    failures = validate_clips(as_store_manifest(rows, tmp_path), tmp_path / "v", profile=PROFILES["crema_d"]).failures
+    assert failures == {
+        "1001/1001_DFA_BOR_XX": "validation: emotion 'BOR' is not one of ANG, DIS, FEA, HAP, NEU, SAD",
+        "1001/1001_DFA_ANG_HI": "validation: sex is missing",
+        "1001/1001_XYZ_ANG_XX": "validation: word(s) outside the crema_d vocabulary: coat; validation: text "
+                           "\"Don't forget a coat\" is not one of the 12 crema_d sentences",
+        "1001/1001_DFA_SAD_XX": "validation: age 7 is outside [18, 80] for crema_d",
+    }
