@@ -159,16 +159,13 @@ def prepare_table(manifest: pd.DataFrame, *, fps: float = 25.0, sample_rate: int
     if profile is None:
         return t[list(_GX_COLUMNS)]
     t["fps_source"] = pd.to_numeric(ok["fps_source"], errors="raise").astype("float64")
-    for c in extra:
-        if c in profile.value_sets:
-            t[c] = ok[c].astype(object).where(ok[c].notna(), None)
-        elif c != "fps_source":
-            t[c] = pd.to_numeric(ok[c], errors="raise").astype("float64")
+    for c in extra:  # value sets as Python objects (None when null), ranges as float64 (NaN when null)
+        t[c] = (ok[c].astype(object).where(ok[c].notna(), None) if c in profile.value_sets
+                else pd.to_numeric(ok[c], errors="raise").astype("float64"))
     unknown = ok["words"].map(lambda ws: _unknown_words(ws, profile.vocabulary))
     t["unknown_words"] = unknown.map(len).astype("int64")
     t["unknown_word_list"] = unknown.map(", ".join)
-    return t[[*_GX_COLUMNS, "fps_source", *[c for c in extra if c != "fps_source"], "unknown_words",
-              "unknown_word_list"]]
+    return t[[*_GX_COLUMNS, "fps_source", *extra, "unknown_words", "unknown_word_list"]]
 
 
 def _profile_columns(profile: DatasetProfile | None) -> list[str]:

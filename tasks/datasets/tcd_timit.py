@@ -2,6 +2,7 @@
 
     <root>/volunteers/<ID>/straightcam/<sentence>.mp4              e.g. volunteers/01M/straightcam/sa1.mp4
     <root>/lipspeakers/<ID>/straightcam/<sentence>.mp4             e.g. lipspeakers/Lipspkr1/straightcam/sx12.mp4
+    (the official download has a `Clips/` level: `volunteers/01M/Clips/straightcam/sa1.mp4`; both are read)
     next to each video, its transcript:
         <sentence>.transcript.txt   the sentence as plain text (the layout of the shared samples,
                                     ../shared/data/samples/tcd_timit/<ID>/straightcam/)
@@ -30,6 +31,7 @@ from tasks.datasets.base import ClipSource, DatasetProfile, Word, speaker_split
 DATASET = "tcd_timit"
 GROUPS = ("volunteers", "lipspeakers")
 CAMERA = "straightcam"
+CLIPS = "Clips"  # the official download's level between the speaker and the camera
 TEST_NUMBERS = frozenset({8, 9, 15, 18, 25, 28, 33, 41, 55, 56})
 VAL_FRACTION_OF_REST = 15 / 85
 LIPSPEAKER_PREFIX = "lipspeaker-"
@@ -72,9 +74,18 @@ def read_transcript(video: Path) -> str:
     return text
 
 
+def camera_dir(person: Path) -> Path | None:
+    """A speaker's straight-camera folder: `<ID>/straightcam/`, or `<ID>/Clips/straightcam/` as the official
+    download has it; None when the speaker has neither."""
+    for folder in (person / CAMERA, person / CLIPS / CAMERA):
+        if folder.is_dir():
+            return folder
+    return None
+
+
 def discover(raw_root: Path | str) -> list[ClipSource]:
-    """Every `<root>/{volunteers,lipspeakers}/<ID>/straightcam/*.mp4` (case-insensitive suffix) as a ClipSource,
-    sorted by clip_id. Transcript problems do not raise: the clip carries `label_error`."""
+    """Every `<root>/{volunteers,lipspeakers}/<ID>/[Clips/]straightcam/*.mp4` (case-insensitive suffix) as a
+    ClipSource, sorted by clip_id. Transcript problems do not raise: the clip carries `label_error`."""
     root = Path(raw_root)
     if not any((root / g).is_dir() for g in GROUPS):
         raise FileNotFoundError(f"TCD-TIMIT raw root {root} has neither volunteers/ nor lipspeakers/")
@@ -82,16 +93,17 @@ def discover(raw_root: Path | str) -> list[ClipSource]:
     for group in GROUPS:
         if not (root / group).is_dir():
             continue
-        for person in sorted(p for p in (root / group).iterdir() if (p / CAMERA).is_dir()):
+        for person in sorted(p for p in (root / group).iterdir() if camera_dir(p)):
             speaker = person.name if group == "volunteers" else LIPSPEAKER_PREFIX + person.name
             split = split_of(group, person.name)
-            for video in sorted(p for p in (person / CAMERA).iterdir() if p.suffix.lower() == ".mp4" and p.is_file()):
+            camera = camera_dir(person)
+            for video in sorted(p for p in camera.iterdir() if p.suffix.lower() == ".mp4" and p.is_file()):
                 text, words, error = "", (), None
                 try:
                     text = read_transcript(video)
                     words = tuple(Word(w) for w in text.split())
                 except LabelError as exc:
-                    error = f"label error in {group}/{person.name}/{CAMERA}/{video.name}: {exc}"
+                    error = f"label error in {video.relative_to(root).as_posix()}: {exc}"
                 clips.append(
                     ClipSource(
                         clip_id=f"{group}/{person.name}/{video.stem}",
@@ -112,7 +124,9 @@ def discover(raw_root: Path | str) -> list[ClipSource]:
 def label_files(raw_root: Path | str) -> list[Path]:
     """Every transcript file under the camera folders: part of the store version, since labels are data."""
     root = Path(raw_root)
-    return sorted(p for g in GROUPS for p in root.glob(f"{g}/*/{CAMERA}/*.txt") if p.is_file())
+    found = [p for g in GROUPS for pattern in (f"{g}/*/{CAMERA}/*.txt", f"{g}/*/{CLIPS}/{CAMERA}/*.txt")
+             for p in root.glob(pattern)]
+    return sorted(p for p in found if p.is_file())
 
 
 PROFILE = DatasetProfile(

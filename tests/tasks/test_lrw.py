@@ -9,6 +9,7 @@ for the near-frontal filter. These are fixtures, not LRW clips. Skipped when a c
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import ffmpeg
@@ -107,9 +108,18 @@ def test_label_errors(raw, tmp_path):
 
 
 def test_build_the_fixture_clips_near_frontal(raw, tmp_path):
-    """The build as Vougioukas et al. use LRW: near-frontal clips only (yaw, pitch, roll under 10°)."""
+    """The build as Vougioukas et al. use LRW: near-frontal clips only (yaw, pitch, roll under 10°); with an empty
+    and a truncated video beside them (valid .txt), quarantined like GRID's."""
     from flows.build_dataset import BuildParams, build_dataset
 
+    raw = Path(shutil.copytree(raw, tmp_path / "raw"))
+    val = raw / "lipread_mp4" / "ABOUT" / "val"
+    val.mkdir()
+    good = (raw / "lipread_mp4" / "ABOUT" / "train" / "ABOUT_00001.mp4").read_bytes()
+    (val / "ABOUT_00009.mp4").write_bytes(b"")
+    (val / "ABOUT_00010.mp4").write_bytes(good[: len(good) // 3])
+    for n in (9, 10):
+        (val / f"ABOUT_{n:05d}.txt").write_text(txt("ABOUT", 0.3))
     out = Path(build_dataset(BuildParams(dataset="lrw", raw_root=raw, data_root=tmp_path / "data", shard_size=4,
                                          max_head_pose_deg=10)))
     assert out.parent.name == "lrw"
@@ -130,9 +140,12 @@ def test_build_the_fixture_clips_near_frontal(raw, tmp_path):
     tilted = table.loc["val/ABSOLUTELY_00004"]
     assert tilted.status == "quarantined" and tilted.reason.startswith("not near-frontal: head pose up to")
     assert tilted.head_roll_deg == pytest.approx(20, abs=2.5) and pd.isna(tilted.shard)  # recorded, not stored
+    assert table.loc["val/ABOUT_00009", "reason"] == "decode error: file is empty (0 bytes)"
+    truncated = table.loc["val/ABOUT_00010"]
+    assert truncated.status == "quarantined" and truncated.reason.startswith(("decode error", "too short"))
     assert table.emotion.isna().all()
     card = store.read_card(out)
-    assert card["counts"]["ok"] == 4 and card["counts"]["quarantined"] == 2 and card["validation"]["success"]
+    assert card["counts"]["ok"] == 4 and card["counts"]["quarantined"] == 4 and card["validation"]["success"]
     assert card["validation"]["suite"] == "talkface_clips_lrw"
-    assert card["counts"]["speakers"] == {"test": 2, "train": 3, "val": 1}  # counted: LRW has no speaker ids
+    assert card["counts"]["speakers"] == {"test": 2, "train": 3, "val": 3}  # counted: LRW has no speaker ids
     assert card["profile"]["observed"]["top_words"] == {"ABOUT": 2, "ABSOLUTELY": 2}

@@ -92,6 +92,18 @@ def test_discover_the_fixture_tree(raw):
         "volunteers/01M/straightcam/sa2.transcript.txt", "volunteers/08F/straightcam/sa1.transcript.txt"]
 
 
+def test_the_official_clips_level_is_read_too(raw, tmp_path):
+    """The official download puts a `Clips/` folder between the speaker and the camera."""
+    shutil.copytree(raw / "volunteers" / "01M" / tcd_timit.CAMERA,
+                    tmp_path / "volunteers" / "01M" / "Clips" / tcd_timit.CAMERA)
+    clips = {c.clip_id: c for c in tcd_timit.discover(tmp_path)}
+    assert sorted(clips) == ["volunteers/01M/sa1", "volunteers/01M/sa2", "volunteers/01M/si1445"]
+    assert clips["volunteers/01M/sa1"].source_path == "volunteers/01M/Clips/straightcam/sa1.mp4"
+    assert clips["volunteers/01M/sa1"].text == SA1
+    assert "label error in volunteers/01M/Clips/straightcam/si1445.mp4" in clips["volunteers/01M/si1445"].label_error
+    assert [p.name for p in tcd_timit.label_files(tmp_path)] == ["sa1.transcript.txt", "sa2.transcript.txt"]
+
+
 def test_split_follows_design_test_numbers():
     ids = [f"{n:02d}{'MF'[n % 2]}" for n in range(1, 63)]
     test = {i for i in ids if tcd_timit.split_of("volunteers", i) == "test"}
@@ -114,12 +126,18 @@ def test_timit_format_and_unreadable_transcripts(tmp_path):
 
 
 def test_build_the_fixture_tree(raw, tmp_path):
+    """The fixture tree, plus a video whose audio stream is missing (with its transcript): quarantined as GRID's."""
     from flows.build_dataset import BuildParams, build_dataset
 
+    raw = Path(shutil.copytree(raw, tmp_path / "raw"))
+    folder = raw / "volunteers" / "01M" / tcd_timit.CAMERA
+    run_ffmpeg(ffmpeg.output(ffmpeg.input(str(folder / "sa2.mp4")).video, str(folder / "sx99.mp4"), vcodec="copy"))
+    shutil.copy(folder / "sa2.transcript.txt", folder / "sx99.transcript.txt")
     out = Path(build_dataset(BuildParams(dataset="tcd_timit", raw_root=raw, data_root=tmp_path / "data", shard_size=4)))
     assert out.parent.name == "tcd_timit"
     table = manifest.read(out / store.MANIFEST).set_index("clip_id")
-    assert sorted(table.index) == sorted(FIXTURES)
+    assert sorted(table.index) == sorted([*FIXTURES, "volunteers/01M/sx99"])
+    assert table.loc["volunteers/01M/sx99", "reason"] == "audio stream missing"
     bad = table.loc["volunteers/01M/si1445"]
     assert bad.status == "quarantined" and "no transcript" in bad.reason
     for clip_id in OK:
@@ -134,7 +152,7 @@ def test_build_the_fixture_tree(raw, tmp_path):
         assert group["face"][n : n + int(row.n_frames)].shape == (row.n_frames, 128, 128, 3)
     assert set(table.loc[OK].split) >= {"test", "train"}
     card = store.read_card(out)
-    assert card["counts"]["ok"] == 4 and card["validation"]["success"]
+    assert card["counts"]["ok"] == 4 and card["counts"]["quarantined"] == 2 and card["validation"]["success"]
     assert card["validation"]["suite"] == "talkface_clips_tcd_timit"
     assert card["profile"]["expected"]["vocabulary_size"] is None  # TIMIT sentences: an open vocabulary
     assert card["profile"]["observed"]["fps_source"] == {"29.97": 4}
