@@ -18,7 +18,7 @@ demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, l
 test: install  ## the test suite (real ffmpeg, dlib, zarr, Great Expectations, Prefect, MLflow)
 	$(BIN)/python -m pytest
 
-benchmark-build: install  ## preprocessing throughput: tracked vs naive, 1 vs 2 workers
+benchmark-build: install  ## preprocessing frames/s per worker (GRID, CREMA-D): tracked vs naive, 1 vs 2 workers, full-corpus projections
 	$(BIN)/python benchmarks/build_throughput.py
 
 benchmark-atvgnet: install  ## ATVGnet inference frames/s, VG-net training samples/s, DataLoader ratio (CPU; GPU when present)
