@@ -21,8 +21,8 @@ from tasks.datasets.base import DatasetProfile
 from tasks.head_pose import NEAR_FRONTAL_DEG
 
 PACKAGES = ("talkface", "numpy", "zarr", "pyarrow", "dlib-bin", "opencv-python-headless", "scikit-image",
-            "python_speech_features", "ffmpeg-python", "imageio-ffmpeg", "great_expectations", "prefect", "prefect-dask",
-            "distributed", "torch", "mlflow")
+            "python_speech_features", "ffmpeg-python", "imageio-ffmpeg", "great_expectations", "prefect",
+            "prefect-dask", "distributed", "torch", "mlflow")
 
 
 def software_versions() -> dict[str, str]:
@@ -74,9 +74,11 @@ def profile_section(profile: DatasetProfile, table: pd.DataFrame, top_words: int
     """
     ok = table[table.status == "ok"]
     words = [w["word"] for ws in ok.words if ws is not None for w in ws]
-    pose = ok[["head_yaw_deg", "head_pitch_deg", "head_roll_deg"]].astype(float)
+    pose = ok[["head_yaw_deg", "head_pitch_deg", "head_roll_deg"]].astype(float).dropna()
+    frontal = (pose.max(axis=1) < NEAR_FRONTAL_DEG).mean()
+    fps = ok.fps_source.astype(float).round(2).value_counts().sort_index()
     observed = {
-        "fps_source": {f"{k:g}": int(v) for k, v in ok.fps_source.astype(float).round(2).value_counts().sort_index().items()},
+        "fps_source": {f"{k:g}": int(v) for k, v in fps.items()},
         "duration_s": _spread(ok.duration_s),
         "n_frames": _spread(ok.n_frames),
         "words_per_clip": _spread(ok.words.map(lambda ws: 0 if ws is None else len(ws))),
@@ -86,11 +88,9 @@ def profile_section(profile: DatasetProfile, table: pd.DataFrame, top_words: int
         "extras": {c: {str(k): int(v) for k, v in ok[c].value_counts().sort_index().items()}
                    for c in ("emotion", "intensity", "sex") if ok[c].notna().any()},
         "head_pose_deg": {
-            "median": dict(zip(("yaw", "pitch", "roll"), np.round(pose.median().to_numpy(), 1).tolist()))
-            if len(pose.dropna()) else None,
-            f"near_frontal_share_under_{NEAR_FRONTAL_DEG:g}": round(float((pose.max(axis=1) < NEAR_FRONTAL_DEG).mean()), 3)
-            if len(pose.dropna()) else None,
-        },
+            "median": dict(zip(("yaw", "pitch", "roll"), np.round(pose.median().to_numpy(), 1).tolist())),
+            f"near_frontal_share_under_{NEAR_FRONTAL_DEG:g}": round(float(frontal), 3),
+        } if len(pose) else None,
     }
     if ok.age.notna().any():
         observed["age"] = _spread(ok.age)

@@ -111,5 +111,6 @@ def test_build_on_a_local_dask_cluster_with_the_embedded_prefect(grid_store, tmp
 
 
 def test_address_needs_the_dask_runner(tmp_path):
-    result = talkface("build", "--raw-root", SAMPLES, "--data-root", tmp_path / "data", "--address", "tcp://127.0.0.1:1")
+    result = talkface("build", "--raw-root", SAMPLES, "--data-root", tmp_path / "data",
+                      "--address", "tcp://127.0.0.1:1")
     assert result.returncode != 0 and "needs runner 'dask'" in result.stderr
