@@ -1,5 +1,5 @@
-"""Head pose (yaw, pitch, roll) from the 68 landmarks, for the near-frontal filter Vougioukas et al. (IJCV 2019,
-Sec. 5) apply to LRW: a clip is near-frontal when yaw, pitch and roll stay under 10°.
+"""Head pose (yaw, pitch, roll) from the 68 landmarks, for the near-frontal filter Vougioukas et al. (IJCV 2019)
+apply to LRW: a clip is near-frontal when yaw, pitch and roll stay under 10°.
 
 Per frame, OpenCV's `solvePnP` (SQPnP, globally optimal) fits a six-point 3-D face to dlib landmarks 30, 8, 36,
 45, 48, 54 (nose tip, chin, outer eye corners, mouth corners), with a pinhole camera whose focal length is the frame
