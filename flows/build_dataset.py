@@ -23,12 +23,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from flows.runners import Runner, shard_runner, workers_share_api
 from storage import card, manifest, shards, store
 from tasks.build import plan_shards
-from tasks.datasets import PROFILES, crema_d, grid, lrw, tcd_timit
+from tasks.datasets import PROFILES, label_files
 from tasks.preprocess import PREPROCESS_VERSION, PreprocessParams
 from tasks.steps import build as steps
 
-LABEL_FILES = {"grid": grid.label_files, "crema_d": crema_d.label_files, "lrw": lrw.label_files,
-               "tcd_timit": tcd_timit.label_files}
 
 
 class BuildParams(BaseModel):
@@ -63,9 +61,9 @@ def _progress() -> Progress:
                     TimeElapsedColumn())
 
 
-def _publish(store_dir: Path, table, montage_png: Path | None, version: str) -> None:
-    """Prefect artifacts: counts per split and status, the quarantine list with reasons, the montage."""
-    counts = card.counts(table)["by_split"]
+def _publish(table, counts: dict, montage_png: Path | None, version: str) -> None:
+    """Prefect artifacts: counts per split and status (`card.counts(...)["by_split"]`), the quarantine list with
+    reasons, the montage."""
     create_table_artifact(
         key="build-counts",
         table=[{"split": s, "ok": c.get("ok", 0), "quarantined": c.get("quarantined", 0)} for s, c in counts.items()],
@@ -97,7 +95,7 @@ def build_dataset(params: BuildParams) -> str:
                            max_head_pose_deg=params.max_head_pose_deg)
 
     clips = steps.discover_clips(params.dataset, raw_root)
-    sums = steps.checksum_sources(clips, LABEL_FILES[params.dataset](raw_root), raw_root)
+    sums = steps.checksum_sources(clips, label_files(params.dataset, raw_root), raw_root)
     settings = {"dataset": params.dataset, "shard_size": params.shard_size, **pre.model_dump()}
     version = store.version_digest(list(sums.items()), settings, PREPROCESS_VERSION)
     out = store.store_dir(data_root, params.dataset, version)
@@ -136,10 +134,11 @@ def build_dataset(params: BuildParams) -> str:
     steps.fit_landmark_pca(out)
     montage_png = steps.draw_montage(out)
     table = steps.read_manifest(out)
-    _publish(out, table, montage_png, version)
-    store.write_card(out, card.make_card(PROFILES[params.dataset], version, {**settings, "raw_root": str(raw_root)},
-                                         table, validation, started, flow_run.get_id()))
-    c = card.counts(table)
+    card_doc = card.make_card(PROFILES[params.dataset], version, {**settings, "raw_root": str(raw_root)}, table,
+                              validation, started, flow_run.get_id())
+    c = card_doc["counts"]
+    _publish(table, c["by_split"], montage_png, version)
+    store.write_card(out, card_doc)
     log.info("store %s complete: %d clips, %d ok, %d quarantined", out, c["clips"], c["ok"], c["quarantined"])
     return str(out)
 

@@ -35,11 +35,10 @@ def shard_runner(runner: Runner, workers: int, address: str | None = None) -> Ta
     runner "process": a pool of `workers` local processes. runner "dask": the Dask scheduler at `address`
     ("tcp://HOST:PORT"; its workers need talkface installed and the raw and data roots at the same paths), or, when
     `address` is None, a temporary LocalCluster of `workers` single-threaded processes on 127.0.0.1 with its
-    dashboard on a free loopback port. Raises ValueError for an unknown runner or an address without "dask".
+    dashboard on a free loopback port (BuildParams refuses an address without "dask"). Raises ValueError for an
+    unknown runner.
     """
     if runner == "process":
-        if address:
-            raise ValueError("an address is only for --runner dask")
         return ProcessPoolTaskRunner(max_workers=workers)
     if runner == "dask":
         from prefect_dask import DaskTaskRunner

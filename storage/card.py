@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
+from storage import manifest
 from tasks import media
 from tasks.datasets.base import DatasetProfile
 from tasks.head_pose import NEAR_FRONTAL_DEG
@@ -74,7 +75,7 @@ def profile_section(profile: DatasetProfile, table: pd.DataFrame, top_words: int
     """
     ok = table[table.status == "ok"]
     words = [w["word"] for ws in ok.words if ws is not None for w in ws]
-    pose = ok[["head_yaw_deg", "head_pitch_deg", "head_roll_deg"]].astype(float).dropna()
+    pose = ok[list(manifest.HEAD_POSE)].astype(float).dropna()
     frontal = (pose.max(axis=1) < NEAR_FRONTAL_DEG).mean()
     fps = ok.fps_source.astype(float).round(2).value_counts().sort_index()
     observed = {

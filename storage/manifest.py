@@ -56,6 +56,7 @@ SCHEMA = pa.schema(
 
 COLUMNS = SCHEMA.names
 EXTRAS = ("emotion", "intensity", "sex", "age", "word")  # nullable per-dataset columns
+HEAD_POSE = ("head_yaw_deg", "head_pitch_deg", "head_roll_deg")  # in the order of tasks/head_pose.py's angles
 OK, QUARANTINED = "ok", "quarantined"
 
 

@@ -82,7 +82,7 @@ def build_shard(store_dir: Path, name: str, clips: list[ClipSource], sha256: dic
             if clip.label_error:
                 raise ClipError(clip.label_error)
             arrays = preprocess_clip(clip.path, params, tracker)
-            row.update(zip(("head_yaw_deg", "head_pitch_deg", "head_roll_deg"), arrays.head_pose))
+            row.update(zip(manifest.HEAD_POSE, arrays.head_pose))
             check_arrays(arrays, params)
             check_near_frontal(arrays.head_pose, params.max_head_pose_deg)
         except ClipError as exc:

@@ -198,11 +198,7 @@ def _fmt(x) -> str:
 def _checks(fps: float, sample_rate: int, profile: DatasetProfile | None = None) -> list[tuple[str, str, dict, object]]:
     """(check name, GE expectation class name, its kwargs, reason(row) → str) in suite order."""
     per_frame = sample_rate / fps
-    checks: list[tuple[str, str, dict, object]] = [
-        (f"{c}_present", "ExpectColumnValuesToNotBeNull", {"column": c},
-         (lambda c: lambda r: f"{c} is missing")(c))
-        for c in _NOT_NULL
-    ]
+    checks = [_present(c) for c in _NOT_NULL]
     checks += [
         ("clip_id_unique", "ExpectColumnValuesToBeUnique", {"column": "clip_id"},
          lambda r: f"clip_id {r['clip_id']} appears {r['_dup']} times among the ok rows"),
@@ -240,6 +236,11 @@ def _checks(fps: float, sample_rate: int, profile: DatasetProfile | None = None)
     return checks + (_profile_checks(profile) if profile else [])
 
 
+def _present(column: str) -> tuple[str, str, dict, object]:
+    """The `<column>_present` check: the column is not null."""
+    return (f"{column}_present", "ExpectColumnValuesToNotBeNull", {"column": column}, lambda r: f"{column} is missing")
+
+
 def _profile_checks(p: DatasetProfile) -> list[tuple[str, str, dict, object]]:
     """The dataset checks of a profile (module docstring, second table)."""
     checks: list[tuple[str, str, dict, object]] = [
@@ -252,8 +253,7 @@ def _profile_checks(p: DatasetProfile) -> list[tuple[str, str, dict, object]]:
                        (lambda c, lo, hi: lambda r: f"{c} {_fmt(r[c]) if pd.notna(r[c]) else 'missing'} is outside "
                                                     f"[{_fmt(lo)}, {_fmt(hi)}] for {p.name}")(column, lo, hi)))
     for column, values in p.value_sets.items():
-        checks.append((f"{column}_present", "ExpectColumnValuesToNotBeNull", {"column": column},
-                       (lambda c: lambda r: f"{c} is missing")(column)))
+        checks.append(_present(column))
         checks.append((f"{column}_known", "ExpectColumnValuesToBeInSet", {"column": column, "value_set": list(values)},
                        (lambda c, v: lambda r: f"{c} {r[c]!r} is not one of {', '.join(v)}")(column, values)))
     if p.vocabulary is not None:
