@@ -40,6 +40,19 @@ def copy_clip(name: str, raw_root: Path, speaker: str = "s1", with_align: bool =
     return dst
 
 
+def assert_resampled_from_29_97_fps(store_dir: Path, row) -> None:
+    """An ok manifest row of a 29.97 fps source (CREMA-D, TCD-TIMIT): resampled to 25 fps, its 16 kHz audio in step
+    with the video, its face crops in its shard."""
+    from storage import shards
+
+    assert row.fps_source == pytest.approx(29.97, abs=0.01)
+    assert abs(row.n_frames - row.duration_s * 25) <= 1  # resampled to 25 fps
+    assert abs(row.n_samples / 640 - row.n_frames) <= 1  # 16 kHz audio in step with the video
+    n = int(row.frame_start)
+    face = shards.open_shard(store_dir, row.shard)["face"][n : n + int(row.n_frames)]
+    assert face.shape == (row.n_frames, 128, 128, 3)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server():
     """One real temporary Prefect server (SQLite) for the session, shared with the CLI subprocesses through
