@@ -21,7 +21,7 @@ non-determinism on GPU).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from models.atvgnet.at_net import ATNet, ATNetConfig
+from models.config import DictConfig
 from storage.dataset import ATNetDataset, StepBatchSampler, make_dataloader
 from tasks import checkpoint
 from tasks.checkpoint import resolve_device, rng_state, seed_everything, set_rng_state
@@ -39,7 +40,7 @@ CHECKPOINT_FORMAT = "talkface.atnet/1"
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
     """AT-net training parameters.
 
     steps: total optimizer steps (a resumed run stops at the same total).
@@ -69,19 +70,6 @@ class TrainConfig:
     device: str = "auto"
     cpu_threads: int = 0
     model: ATNetConfig = field(default_factory=ATNetConfig)
-
-    def to_dict(self) -> dict:
-        """Primitive-only dict, the model config nested under "model"."""
-        d = asdict(self)
-        d["model"] = self.model.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        d = dict(d)
-        if isinstance(d.get("model"), dict):
-            d["model"] = ATNetConfig.from_dict(d["model"])
-        return cls(**d)
 
 
 @dataclass

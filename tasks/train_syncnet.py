@@ -31,7 +31,7 @@ non-determinism on GPU).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.config import DictConfig
 from models.syncnet.syncnet import SyncNet, SyncNetConfig
 from storage.dataset import StepBatchSampler, SyncNetDataset, make_dataloader
 from tasks import checkpoint
@@ -49,7 +50,7 @@ PRESETS = ("paper", "small")
 
 
 @dataclass(frozen=True)
-class SyncNetTrainConfig:
+class SyncNetTrainConfig(DictConfig):
     """SyncNet training parameters.
 
     steps: total optimizer steps (a resumed run stops at the same total).
@@ -103,20 +104,6 @@ class SyncNetTrainConfig:
         if name not in PRESETS:
             raise KeyError(f"unknown preset {name!r}; choose from {PRESETS}")
         return cls(**{"model": SyncNetConfig.preset(name), **overrides})
-
-    def to_dict(self) -> dict:
-        """Primitive-only dict, the model config nested under "model"."""
-        d = asdict(self)
-        d["model"] = self.model.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SyncNetTrainConfig":
-        """Inverse of `to_dict`."""
-        d = dict(d)
-        if isinstance(d.get("model"), dict):
-            d["model"] = SyncNetConfig.from_dict(d["model"])
-        return cls(**d)
 
 
 @dataclass

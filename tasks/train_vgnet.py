@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, NamedTuple
 
@@ -43,6 +43,7 @@ import torch
 from models.atvgnet.discriminator import DiscriminatorConfig, RegressionDiscriminator
 from models.atvgnet.losses import VGNetLossConfig, discriminator_loss, generator_loss
 from models.atvgnet.vg_net import VGNet, VGNetConfig
+from models.config import DictConfig
 from storage.dataset import StepBatchSampler, VGNetDataset, make_dataloader
 from tasks import checkpoint
 from tasks.checkpoint import resolve_device, rng_state, seed_everything, set_rng_state
@@ -52,7 +53,7 @@ PRESETS = ("paper", "small")
 
 
 @dataclass(frozen=True)
-class VGNetTrainConfig:
+class VGNetTrainConfig(DictConfig):
     """VG-net training parameters.
 
     steps: total training steps, each one discriminator and one generator update (a resumed run stops at the same
@@ -103,23 +104,6 @@ class VGNetTrainConfig:
             raise KeyError(f"unknown preset {name!r}; choose from {PRESETS}")
         return cls(**{"generator": VGNetConfig.preset(name), "discriminator": DiscriminatorConfig.preset(name),
                       **overrides})
-
-    def to_dict(self) -> dict:
-        """Primitive-only dict, the three sub-configs nested under "generator", "discriminator", "loss"."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("generator", "discriminator", "loss")}
-        d["generator"] = self.generator.to_dict()
-        d["discriminator"] = self.discriminator.to_dict()
-        d["loss"] = self.loss.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VGNetTrainConfig":
-        """Inverse of `to_dict`."""
-        d = dict(d)
-        for key, kind in (("generator", VGNetConfig), ("discriminator", DiscriminatorConfig), ("loss", VGNetLossConfig)):
-            if isinstance(d.get(key), dict):
-                d[key] = kind.from_dict(d[key])
-        return cls(**d)
 
 
 @dataclass

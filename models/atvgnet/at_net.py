@@ -18,16 +18,16 @@ B*T windows instead of B per step.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
-from models.config import config_from_dict
+from models.config import DictConfig
 
 
 @dataclass(frozen=True)
-class ATNetConfig:
+class ATNetConfig(DictConfig):
     """AT-net sizes; the defaults are the paper's. Smaller audio widths make fast CPU smoke runs.
 
     n_pca: PCA coefficients in and out (6).
@@ -49,12 +49,6 @@ class ATNetConfig:
     lstm_hidden: int = 256
     lstm_layers: int = 3
 
-    def to_dict(self) -> dict:
-        """Primitive-only dict (safe for `torch.load(weights_only=True)` and MLflow params)."""
-        d = asdict(self)
-        d["audio_channels"] = list(self.audio_channels)
-        return d
-
     @classmethod
     def preset(cls, name: str) -> "ATNetConfig":
         """"paper": the published sizes (30.1 M parameters; ~2.3 s per step at batch 4 on one CPU core here).
@@ -65,11 +59,6 @@ class ATNetConfig:
             "small": cls(audio_channels=(16, 32, 32, 32, 64), audio_hidden=128, audio_features=64,
                          landmark_hidden=64, landmark_features=64, lstm_hidden=64),
         }[name]
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ATNetConfig":
-        """Inverse of `to_dict`; unknown keys raise TypeError."""
-        return config_from_dict(cls, d, ("audio_channels",))
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:

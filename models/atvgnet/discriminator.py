@@ -22,17 +22,17 @@ the public code (`vgnet.py` re-initialises only the generator).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
 from models.atvgnet.vg_net import N_LANDMARK_COORDS
-from models.config import config_from_dict
+from models.config import DictConfig
 
 
 @dataclass(frozen=True)
-class DiscriminatorConfig:
+class DiscriminatorConfig(DictConfig):
     """Regression discriminator sizes; the defaults are the paper's ("paper" preset).
 
     image_size: side of the square frames (128), divisible by 16.
@@ -56,12 +56,6 @@ class DiscriminatorConfig:
         if self.image_size % 16:
             raise ValueError(f"image_size must be divisible by 16, got {self.image_size}")
 
-    def to_dict(self) -> dict:
-        """Primitive-only dict (safe for `torch.load(weights_only=True)` and MLflow params)."""
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
     @classmethod
     def preset(cls, name: str) -> "DiscriminatorConfig":
         """"paper": the published sizes (20.90 M parameters, 16.8 M of them the Linear after the convs).
@@ -71,11 +65,6 @@ class DiscriminatorConfig:
             "small": cls(channels=(8, 16, 32, 32), image_features=64, landmark_hidden=64, landmark_features=64,
                          lstm_hidden=64, lstm_layers=2),
         }[name]
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DiscriminatorConfig":
-        """Inverse of `to_dict`; unknown keys raise TypeError."""
-        return config_from_dict(cls, d, ("channels",))
 
 
 def down(c_in: int, c_out: int, norm: bool = True) -> nn.Sequential:

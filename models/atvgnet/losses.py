@@ -30,20 +30,20 @@ Ablations (paper Table 3): `use_dal=False` -> plain lambda * L1 (no attention we
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from models.atvgnet.vg_net import N_LANDMARK_COORDS
-from models.config import config_from_dict
+from models.config import DictConfig
 
 MOUTH_POINTS = range(48, 68)  # dlib 68-point mouth (outer lip 48-59, inner lip 60-67)
 MOUTH_Y_INDICES = tuple(2 * i + 1 for i in MOUTH_POINTS)  # y in the flat (x0, y0, x1, y1, ...) layout: 97, ..., 135
 
 
 @dataclass(frozen=True)
-class VGNetLossConfig:
+class VGNetLossConfig(DictConfig):
     """Loss weights and switches; defaults are the paper's / public code's (see the module docstring).
 
     lambda_pix: weight of the (dynamic) pixel-wise L1 (10).
@@ -68,15 +68,6 @@ class VGNetLossConfig:
     def __post_init__(self):
         if self.gan_loss not in ("bce", "lsgan"):
             raise ValueError(f"gan_loss must be 'bce' or 'lsgan', got {self.gan_loss!r}")
-
-    def to_dict(self) -> dict:
-        """Primitive-only dict (MLflow params, checkpoints)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VGNetLossConfig":
-        """Inverse of `to_dict`; unknown keys raise TypeError."""
-        return config_from_dict(cls, d)
 
 
 def landmark_weights(mouth_weight: float, n: int = N_LANDMARK_COORDS, device=None) -> torch.Tensor:

@@ -34,18 +34,18 @@ Differences from the public code, all deliberate:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
-from models.config import config_from_dict
+from models.config import DictConfig
 
 N_LANDMARK_COORDS = 136  # 68 dlib points x (x, y), flattened (x0, y0, x1, y1, ...), normalised to about [-1, 1]
 
 
 @dataclass(frozen=True)
-class VGNetConfig:
+class VGNetConfig(DictConfig):
     """VG-net sizes and ablation switches; the defaults are the paper's ("paper" preset).
 
     image_size: side of the square face crop (128); must be divisible by 16 (four stride-2 stages).
@@ -83,10 +83,6 @@ class VGNetConfig:
         """Side of the deepest feature map (image_size / 16 = 8)."""
         return self.image_size // 16
 
-    def to_dict(self) -> dict:
-        """Primitive-only dict (safe for `torch.load(weights_only=True)` and MLflow params)."""
-        return asdict(self)
-
     @classmethod
     def preset(cls, name: str) -> "VGNetConfig":
         """"paper": the published sizes (58.35 M parameters; decoder ResNet blocks 44.0 M, ConvGRU 8.8 M).
@@ -99,11 +95,6 @@ class VGNetConfig:
             "paper": cls(),
             "small": cls(ngf=8, bottleneck_channels=16, n_res_blocks=2, dropout=0.0, head_kernel=3),
         }[name]
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VGNetConfig":
-        """Inverse of `to_dict`; unknown keys raise TypeError."""
-        return config_from_dict(cls, d)
 
 
 def conv_bn_relu(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:

@@ -48,14 +48,14 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.config import config_from_dict
+from models.config import DictConfig
 
 INT16_C0_OFFSET = 2.0 * math.log(32768.0)  # log-energy of int16 samples minus that of the same signal in [-1, 1]
 VISUALS = ("conv3d", "conv2d")
@@ -65,7 +65,7 @@ CROPS = ("face", "mouth")
 
 
 @dataclass(frozen=True)
-class SyncNetConfig:
+class SyncNetConfig(DictConfig):
     """SyncNet sizes and input conventions; the defaults are the official syncnet_v2 model's ("paper" preset).
 
     visual: "conv3d" (syncnet_v2: frames as the depth of 3-D convs) or "conv2d" (the paper's frames-as-channels).
@@ -113,17 +113,6 @@ class SyncNetConfig:
     def channels(self) -> int:
         """Colour channels per frame (1 grey, 3 colour)."""
         return COLORS[self.color]
-
-    def to_dict(self) -> dict:
-        """Primitive-only dict (safe for `torch.load(weights_only=True)` and MLflow params)."""
-        d = asdict(self)
-        d["audio_channels"], d["lip_channels"] = list(self.audio_channels), list(self.lip_channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SyncNetConfig":
-        """Inverse of `to_dict`; unknown keys raise TypeError."""
-        return config_from_dict(cls, d, ("audio_channels", "lip_channels"))
 
     @classmethod
     def preset(cls, name: str) -> "SyncNetConfig":
