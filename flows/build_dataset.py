@@ -1,9 +1,11 @@
 """Flow `build_dataset`: a raw dataset in its official layout → a versioned, validated store
 (`<data-root>/stores/<dataset>/<version>/`, DESIGN "The store").
 
-discover → checksum → version digest → (up to date? stop) → build the missing shards in parallel (a local
-process pool or a Dask cluster, flows/runners.py), one writer each → merge the manifest → the dataset's Great
-Expectations suite → landmark PCA → montage → card.json with the dataset's profile (marks it complete).
+discover → checksum → version digest → take the version's build lock (a second build of the same version waits
+for it) → verify every shard there (marker, files, array lengths against the manifest rows) → (all complete and a
+card? stop) → build the missing or broken shards in parallel (a local process pool or a Dask cluster,
+flows/runners.py), one writer each under the shard's lock → verify again → merge the manifest → the dataset's
+Great Expectations suite → landmark PCA → montage → card.json with the dataset's profile (marks it complete).
 Run: `talkface build --dataset grid --raw-root RAW --data-root DATA` or `python -m flows.build_dataset …`.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pydantic import BaseModel, Field, model_validator
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.runners import Runner, shard_runner, workers_share_api
-from storage import card, manifest, shards, store
+from storage import card, locks, manifest, shards, store
 from tasks.build import plan_shards
 from tasks.datasets import PROFILES, label_files
 from tasks.preprocess import PREPROCESS_VERSION, PreprocessParams
@@ -100,18 +102,38 @@ def build_dataset(params: BuildParams) -> str:
     version = store.version_digest(list(sums.items()), settings, PREPROCESS_VERSION)
     out = store.store_dir(data_root, params.dataset, version)
     log.info("%d source clips under %s → store %s", len(clips), raw_root, out)
-    if store.is_complete(out):
-        log.info("store %s is up to date (version %s): nothing to do", out, version)
-        return str(out)
+    purpose = f"the build of store {params.dataset}/{version} (flow run {flow_run.get_id()})"
+    with locks.hold(store.lock_path(out), purpose, log):  # one builder per store version (storage/store.py)
+        return _build_locked(params, out, clips, sums, settings, pre, started, log)
 
+
+def _build_locked(params: BuildParams, out: Path, clips: list, sums: dict[str, str], settings: dict,
+                  pre: PreprocessParams, started: datetime, log) -> str:
+    """The build proper, under the store version's lock: verify what is there, build what is missing or broken,
+    verify again, then merge, validate and write the card."""
+    version = out.name
     plan = plan_shards(clips, params.shard_size)
-    done = set(shards.completed(out))
-    todo = [(name, group) for name, group in plan if name not in done]
-    if done:
-        log.info("resuming: %d of %d shards already complete, building the other %d", len(done), len(plan), len(todo))
+    names = [name for name, _ in plan]
+    problems = {n: why for n, why in steps.verify_shards(out, names).items() if why is not None}
+    broken = {n: why for n, why in problems.items() if why != shards.NOT_BUILT}
+    for name, why in broken.items():
+        log.warning("%s fails verification (%s): it will be rebuilt", name, why)
+    if store.is_complete(out):
+        if not problems:
+            log.info("store %s is up to date (version %s): nothing to do", out, version)
+            return str(out)
+        log.warning("store %s has a card but %d of its shards fail verification: card removed until they are "
+                    "rebuilt", out, len(problems))
+        store.retract_card(out)
+    raw_root = str(params.raw_root.resolve())
+    store.write_build_params(out, {**settings, "raw_root": raw_root})
+    todo = [(name, group) for name, group in plan if name in problems]
+    if len(todo) < len(plan):
+        log.info("resuming: %d of %d shards already complete, building the other %d", len(plan) - len(todo),
+                 len(plan), len(todo))
     totals = {"ok": 0, "quarantined": 0}
     with _progress() as bar:
-        task_id = bar.add_task("shards", total=len(plan), completed=len(done), note="")
+        task_id = bar.add_task("shards", total=len(plan), completed=len(plan) - len(todo), note="")
 
         def count(result: dict) -> None:
             for k in totals:
@@ -129,12 +151,16 @@ def build_dataset(params: BuildParams) -> str:
                 for future in as_completed(futures):
                     count(future.result())
 
-    steps.merge_manifest(out, [name for name, _ in plan])
+    failed = {n: why for n, why in steps.verify_shards(out, names).items() if why is not None}
+    if failed:  # the card is written only after every shard passes
+        raise RuntimeError(f"store {out}: shards fail verification after their build: "
+                           + "; ".join(f"{n}: {why}" for n, why in sorted(failed.items())))
+    steps.merge_manifest(out, names)
     validation = steps.validate_store(out, pre.fps, pre.sample_rate, params.dataset)
     steps.fit_landmark_pca(out)
     montage_png = steps.draw_montage(out)
     table = steps.read_manifest(out)
-    card_doc = card.make_card(PROFILES[params.dataset], version, {**settings, "raw_root": str(raw_root)}, table,
+    card_doc = card.make_card(PROFILES[params.dataset], version, {**settings, "raw_root": raw_root}, table,
                               validation, started, flow_run.get_id())
     c = card_doc["counts"]
     _publish(table, c["by_split"], montage_png, version)

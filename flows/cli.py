@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from flows.embedded import start_temporary_prefect
+
 # Embedded defaults: no usage reporting from the libraries (the machines may have no network at all).
 for _name, _value in (("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("GX_ANALYTICS_ENABLED", "false"),
                       ("DO_NOT_TRACK", "true"), ("MLFLOW_ENABLE_TELEMETRY", "false"),
@@ -15,6 +17,17 @@ for _name, _value in (("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("GX_ANALYT
     os.environ.setdefault(_name, _value)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="talkface: talking-face datasets, models and benchmarks.")
+
+
+def _require_complete_store(path: Path) -> None:
+    """Exit with status 2 and the build to run when `path` is not a complete store (storage/store.py)."""
+    from storage.store import IncompleteStoreError, require_complete
+
+    try:
+        require_complete(path)
+    except IncompleteStoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.callback()
@@ -50,6 +63,7 @@ def build(
     except ValidationError as exc:
         typer.echo(f"invalid build parameters: {exc}", err=True)
         raise typer.Exit(2)
+    start_temporary_prefect()
     typer.echo(build_dataset(params))
 
 
@@ -83,6 +97,8 @@ def train(
     """Train a model on a store; prints the MLflow run id, the last checkpoints and (atvgnet) the model URI."""
     from flows.train import TrainParams, train as train_flow
 
+    _require_complete_store(store)
+    start_temporary_prefect()
     out = train_flow(TrainParams(
         model=model, size=size, store=store, data_root=data_root, steps=steps, batch_size=batch_size,
         vgnet_steps=vgnet_steps, vgnet_batch_size=vgnet_batch_size, sync_steps=sync_steps,
@@ -138,6 +154,8 @@ def evaluate(
     """Score a model on a store split; prints the metrics."""
     from flows.evaluate import EvaluateParams, evaluate as evaluate_flow
 
+    _require_complete_store(store)
+    start_temporary_prefect()
     out = evaluate_flow(EvaluateParams(model=model, checkpoint=checkpoint, model_uri=model_uri, store=store,
                                        split=split, data_root=data_root, sync_model=sync_model, max_clips=max_clips))
     typer.echo(f"MLflow run: {out['run_id']}")
@@ -165,6 +183,7 @@ def benchmark(
     """The main job: build the store, train, score on the test split beside the papers, log it all to MLflow."""
     from flows.train_and_benchmark import BenchmarkParams, train_and_benchmark as benchmark_flow
 
+    start_temporary_prefect()
     out = benchmark_flow(BenchmarkParams(
         data_root=data_root, raw_root=raw_root, model=model, size=size, steps=steps, batch_size=batch_size,
         vgnet_steps=vgnet_steps, vgnet_batch_size=vgnet_batch_size, sync_model=sync_model, sync_steps=sync_steps,

@@ -31,7 +31,7 @@ import torch
 import zarr
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from storage import manifest
+from storage import manifest, store
 from tasks.landmark_pca import LandmarkPCA
 from tasks.landmark_pca import load as load_pca, normalise
 
@@ -53,8 +53,9 @@ def mfcc_windows(mfcc: np.ndarray, frames: np.ndarray) -> np.ndarray:
 
 
 def ok_clips(store_dir: Path, split: str) -> pd.DataFrame:
-    """The manifest rows of a split's ok clips, sorted by clip_id, index reset. Raises ValueError when there are none."""
-    rows = manifest.read(Path(store_dir) / "manifest.parquet")
+    """The manifest rows of a split's ok clips, sorted by clip_id, index reset. Raises store.IncompleteStoreError
+    (saying which build to run) when the store has no card, ValueError when the split has no ok clip."""
+    rows = manifest.read(store.require_complete(store_dir) / store.MANIFEST)
     rows = rows[(rows["status"] == manifest.OK) & (rows["split"] == split)]
     if rows.empty:
         raise ValueError(f"{store_dir}: no ok clip in split {split!r}")

@@ -1,25 +1,41 @@
-"""Zarr v3 shards: one group per shard, written by exactly one task, to a temporary name renamed when complete.
+"""Zarr v3 shards: one group per shard, written by exactly one writer at a time, to a temporary name renamed when
+complete, and verified before anything counts it as complete.
 
 Inside a shard each field (DESIGN table) is one array concatenated over the shard's clips along axis 0, stored
 with zarr's sharding codec (one file per array) and Blosc-zstd compression; chunks of one second keep random
 access for training cheap. The shard's manifest rows travel inside it (`manifest.parquet`), so a shard and its
-rows appear together, atomically, by one rename.
+rows appear together, atomically, by one rename. The last file written, `shard.json`, records the frame, sample and
+MFCC counts, each array's shape and dtype and the size of every file; `verify` checks a shard against it and against
+its manifest rows, so a resumed build never trusts a shard because its folder exists.
+
+A writer holds the shard's lock (`hold_writer`, `<store>/locks/<name>.lock`) from before it preprocesses until the
+rename: partial folders it then finds (`<name>.zarr.partial-*`) are a dead writer's and are removed, never a live
+one's.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import zarr
 from zarr.codecs import BloscCodec
 
-from storage import manifest
+from storage import locks, manifest
 
 PART_MANIFEST = "manifest.parquet"
+MARKER = "shard.json"
+MARKER_FORMAT = "talkface.shard/1"
 PARTIAL = ".partial-"
+NOT_BUILT = "not built"
 
 # field → (frames per chunk along axis 0): 1 s of video frames, 4 s of audio samples, 4 s of MFCC frames
 CHUNK_ROWS = {
@@ -27,6 +43,13 @@ CHUNK_ROWS = {
     "audio": 64000, "mfcc": 400,
 }
 FIELDS = tuple(CHUNK_ROWS)
+# field → (dtype, the manifest count its axis 0 adds up: n_frames | n_samples | n_mfcc), the store contract
+CONTRACT = {
+    "face": ("uint8", "n_frames"), "mouth": ("uint8", "n_frames"), "landmarks": ("float32", "n_frames"),
+    "landmarks_src": ("float32", "n_frames"), "transform": ("float32", "n_frames"),
+    "audio": ("int16", "n_samples"), "mfcc": ("float32", "n_mfcc"),
+}
+COUNTS = ("n_frames", "n_samples", "n_mfcc")
 
 
 def shard_name(index: int) -> str:
@@ -38,28 +61,65 @@ def shard_path(store_dir: Path, name: str) -> Path:
     return Path(store_dir) / "shards" / f"{name}.zarr"
 
 
-def is_complete(store_dir: Path, name: str) -> bool:
-    """A shard exists only once complete (the rename is the commit)."""
-    return (shard_path(store_dir, name) / PART_MANIFEST).exists()
+def lock_path(store_dir: Path, name: str) -> Path:
+    return Path(store_dir) / "locks" / f"{name}.lock"
+
+
+def hold_writer(store_dir: Path, name: str, log: logging.Logger | logging.LoggerAdapter | None = None
+                ) -> AbstractContextManager[dict | None]:
+    """The shard's writer lock (storage/locks.py `hold`): waits for a live writer of the same shard, takes over
+    from a dead one. Hold it around preprocessing and `write_shard`."""
+    return locks.hold(lock_path(store_dir, name), f"writer of {Path(store_dir).name}/{name}", log)
+
+
+def row_counts(rows: list[dict]) -> dict[str, int]:
+    """Sum of n_frames, n_samples, n_mfcc over the ok rows."""
+    ok = [r for r in rows if r["status"] == manifest.OK]
+    return {k: sum(int(r[k]) for r in ok) for k in COUNTS}
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], counts: dict[str, int]) -> None:
+    if set(arrays) != set(FIELDS):
+        raise ValueError(f"a shard holds exactly the fields {FIELDS}, got {sorted(arrays)}")
+    for field, (dtype, count) in CONTRACT.items():
+        a = arrays[field]
+        if a.dtype != np.dtype(dtype) or len(a) != counts[count]:
+            raise ValueError(f"{field} is {a.dtype} with {len(a)} rows; its manifest rows say {dtype} with "
+                             f"{count} = {counts[count]}")
+
+
+def _file_sizes(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix(): p.stat().st_size for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _remove_leftovers(final: Path) -> None:
+    for stale in final.parent.glob(f"{final.name}{PARTIAL}*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def write_shard(store_dir: Path, name: str, arrays: dict[str, np.ndarray], rows: list[dict]) -> Path:
-    """Write one shard atomically: every field array (concatenated over clips) and the shard's manifest rows.
+    """Write one shard atomically: every field array (concatenated over clips), the shard's manifest rows and,
+    last, its marker `shard.json`.
 
-    arrays: field → array whose axis 0 concatenates the clips (dtypes as DESIGN; may have length 0).
-    Writes to `<name>.zarr.partial-<random>` and renames it to `<name>.zarr`. Leftovers of interrupted writers
-    are removed first. Raises FileExistsError if the shard is already complete.
+    arrays: field → array whose axis 0 concatenates the ok clips (dtypes as DESIGN; may have length 0); rows: every
+    clip's manifest row, whose ok rows' n_frames / n_samples / n_mfcc add up to the arrays' lengths. The caller
+    holds `hold_writer(store_dir, name)`: leftovers `<name>.zarr.partial-*` are removed first (a dead writer's),
+    then the shard is written to `<name>.zarr.partial-<random>` and renamed to `<name>.zarr`; an existing shard
+    that fails `verify` is replaced. Raises FileExistsError if the shard is already complete, ValueError when the
+    arrays disagree with the rows or the contract.
     """
+    counts = row_counts(rows)
+    _check_arrays(arrays, counts)
     final = shard_path(store_dir, name)
-    if final.exists():
-        raise FileExistsError(f"shard {final} already exists; shards are immutable")
+    if final.exists() and verify(store_dir, name) is None:
+        raise FileExistsError(f"shard {final} already exists and is complete; shards are immutable")
     final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f"{final.name}{PARTIAL}*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    _remove_leftovers(final)
     tmp = final.with_name(f"{final.name}{PARTIAL}{uuid.uuid4().hex[:8]}")
     group = zarr.open_group(tmp, mode="w", zarr_format=3)
     compressor = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
-    for field, data in arrays.items():
+    for field in FIELDS:
+        data = arrays[field]
         rows_per_chunk = min(CHUNK_ROWS[field], max(len(data), 1))
         chunks = (rows_per_chunk, *data.shape[1:])
         n_chunks = max(1, -(-len(data) // rows_per_chunk))
@@ -71,8 +131,78 @@ def write_shard(store_dir: Path, name: str, arrays: dict[str, np.ndarray], rows:
         if len(data):
             arr[...] = data
     manifest.write(rows, tmp / PART_MANIFEST)
-    os.replace(tmp, final)
+    marker = {"format": MARKER_FORMAT, "counts": counts,
+              "arrays": {f: {"shape": list(arrays[f].shape), "dtype": str(arrays[f].dtype)} for f in FIELDS},
+              "files": _file_sizes(tmp)}
+    (tmp / MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True))
+    if final.exists():  # a shard that failed verification: set it aside, put the new one in place, remove it
+        aside = final.with_name(f"{final.name}{PARTIAL}{uuid.uuid4().hex[:8]}-replaced")
+        os.replace(final, aside)
+        os.replace(tmp, final)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
     return final
+
+
+def verify(store_dir: Path, name: str) -> str | None:
+    """None when the shard is complete, else why not (`NOT_BUILT` when its folder does not exist).
+
+    Complete means: its marker `shard.json` is there (written last); every file it lists has the size it lists;
+    every contract array (`CONTRACT`) opens with the marker's shape and the contract's dtype, its length equal to
+    the n_frames / n_samples / n_mfcc its ok manifest rows add up to; every ok row points into this shard.
+    Reads metadata, the rows and file sizes only, not the arrays' data.
+    """
+    root = shard_path(store_dir, name)
+    if not root.is_dir():
+        return NOT_BUILT
+    try:
+        marker = json.loads((root / MARKER).read_text())
+    except (OSError, ValueError):
+        return f"no readable {MARKER} (its writer stopped before finishing, or it was removed)"
+    if marker.get("format") != MARKER_FORMAT:
+        return f"{MARKER} is {marker.get('format')!r}, expected {MARKER_FORMAT!r}"
+    for field in CONTRACT:
+        if not (root / field).is_dir():
+            return f"array {field} is missing"
+    for rel, size in marker["files"].items():
+        path = root / rel
+        if not path.is_file():
+            return f"{rel} is missing"
+        if path.stat().st_size != size:
+            return f"{rel} has {path.stat().st_size} bytes, its writer wrote {size}"
+    try:
+        rows = pq.read_table(root / PART_MANIFEST, columns=["status", "shard", *COUNTS])
+    except Exception as exc:  # a damaged Parquet file raises pyarrow's own errors
+        return f"its {PART_MANIFEST} cannot be read: {exc}"
+    ok = rows.filter(pc.equal(rows["status"], manifest.OK))
+    elsewhere = sorted(set(ok["shard"].to_pylist()) - {name})
+    if elsewhere:
+        return f"ok rows point to other shards: {elsewhere}"
+    counts = {k: int(pc.sum(ok[k]).as_py() or 0) for k in COUNTS}
+    if counts != marker["counts"]:
+        return f"its manifest rows add up to {counts}, {MARKER} says {marker['counts']}"
+    try:
+        group = zarr.open_group(root, mode="r", zarr_format=3)
+    except Exception as exc:  # zarr raises several kinds for a damaged group
+        return f"the zarr group cannot be opened: {exc}"
+    for field, (dtype, count) in CONTRACT.items():
+        try:
+            arr, expect = group[field], marker["arrays"].get(field, {})
+        except KeyError:
+            return f"array {field} is missing"
+        if list(arr.shape) != expect.get("shape") or str(arr.dtype) != dtype:
+            return f"array {field} is {arr.dtype} {tuple(arr.shape)}, expected {dtype} {tuple(expect.get('shape', ()))}"
+        if arr.shape[0] != counts[count]:
+            return f"array {field} has {arr.shape[0]} rows, its manifest rows' {count} add up to {counts[count]}"
+    return None
+
+
+def check(store_dir: Path, names: list[str], threads: int = 8) -> dict[str, str | None]:
+    """`verify` for each named shard, `threads` at a time (the reads wait on the file system, a network one above
+    all): name → None (complete) or the reason it is not."""
+    with ThreadPoolExecutor(threads) as pool:
+        return dict(zip(names, pool.map(lambda name: verify(store_dir, name), names)))
 
 
 def open_shard(store_dir: Path, name: str) -> zarr.Group:
@@ -81,8 +211,9 @@ def open_shard(store_dir: Path, name: str) -> zarr.Group:
 
 
 def completed(store_dir: Path) -> list[str]:
-    """Names of the complete shards of a store, sorted."""
+    """Names of the store's shards that pass `verify`, sorted."""
     root = Path(store_dir) / "shards"
     if not root.exists():
         return []
-    return sorted(p.name[: -len(".zarr")] for p in root.glob("shard-*.zarr") if (p / PART_MANIFEST).exists())
+    names = sorted(p.name[: -len(".zarr")] for p in root.glob("shard-*.zarr"))
+    return [n for n in names if verify(store_dir, n) is None]

@@ -67,12 +67,38 @@ def check_arrays(a: ClipArrays, params: PreprocessParams) -> None:
 
 
 def build_shard(store_dir: Path, name: str, clips: list[ClipSource], sha256: dict[str, str],
-                params: PreprocessParams) -> dict[str, int]:
-    """Preprocess the shard's clips and write the shard with all their manifest rows (ok and quarantined).
+                params: PreprocessParams, logger: logging.Logger | logging.LoggerAdapter | None = None
+                ) -> dict[str, int]:
+    """Preprocess the shard's clips and write the shard with all their manifest rows (ok and quarantined), as the
+    shard's only writer: under its writer lock (`shards.hold_writer`), so a second writer of the same shard (another
+    build's task, a worker left over from a killed flow) waits, then finds the shard complete and keeps it.
 
     sha256: clip_id → source checksum. Returns counts {"ok": k, "quarantined": q}. A clip that fails anywhere
-    gets a quarantined row with its reason; nothing is dropped and nothing raises for a bad clip.
+    gets a quarantined row with its reason; nothing is dropped and nothing raises for a bad clip. A shard already
+    there that fails `shards.verify` is rebuilt and replaced. `logger` (default: this module's) gets the lock's
+    waiting and takeover lines.
     """
+    logger = logger or log
+    with shards.hold_writer(store_dir, name, logger):
+        problem = shards.verify(store_dir, name)
+        if problem is None:
+            logger.info("%s is complete already (another writer built it): kept", name)
+            return _counts(manifest.read(shards.shard_path(store_dir, name) / shards.PART_MANIFEST).status)
+        if problem != shards.NOT_BUILT:
+            logger.info("%s: rebuilding the shard that failed verification", name)
+        rows, arrays = _preprocess_shard(name, clips, sha256, params)
+        shards.write_shard(store_dir, name, arrays, rows)
+    return _counts(pd.Series([r["status"] for r in rows]))
+
+
+def _counts(status: pd.Series) -> dict[str, int]:
+    ok = int((status == manifest.OK).sum())
+    return {"ok": ok, "quarantined": len(status) - ok}
+
+
+def _preprocess_shard(name: str, clips: list[ClipSource], sha256: dict[str, str], params: PreprocessParams
+                      ) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Every clip's manifest row and the shard's field arrays (ok clips concatenated along axis 0)."""
     tracker = FaceTracker()
     rows, parts = [], {f: [] for f in shards.FIELDS}
     offsets = dict.fromkeys(("frame", "audio", "mfcc"), 0)
@@ -107,10 +133,7 @@ def build_shard(store_dir: Path, name: str, clips: list[ClipSource], sha256: dic
         if row["status"] != manifest.OK:
             log.warning("quarantined %s: %s", clip.clip_id, row["reason"])
         rows.append(row)
-    arrays = {f: _concat(parts[f], f, params) for f in shards.FIELDS}
-    shards.write_shard(store_dir, name, arrays, rows)
-    ok = sum(r["status"] == manifest.OK for r in rows)
-    return {"ok": ok, "quarantined": len(rows) - ok}
+    return rows, {f: _concat(parts[f], f, params) for f in shards.FIELDS}
 
 
 def _concat(parts: list[np.ndarray], field: str, params: PreprocessParams) -> np.ndarray:

@@ -53,6 +53,21 @@ def assert_resampled_from_29_97_fps(store_dir: Path, row) -> None:
     assert face.shape == (row.n_frames, 128, 128, 3)
 
 
+def assert_same_store(a: Path, b: Path) -> None:
+    """Two stores hold the same data: manifests equal row for row, the same complete shards, every array equal."""
+    import numpy as np
+    import pandas as pd
+
+    from storage import manifest, shards, store
+
+    pd.testing.assert_frame_equal(manifest.read(a / store.MANIFEST), manifest.read(b / store.MANIFEST))
+    assert shards.completed(a) == shards.completed(b)
+    for name in shards.completed(a):
+        ga, gb = shards.open_shard(a, name), shards.open_shard(b, name)
+        for field in shards.FIELDS:
+            np.testing.assert_array_equal(ga[field][:], gb[field][:], err_msg=f"{name}/{field}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server():
     """One real temporary Prefect server (SQLite) for the session, shared with the CLI subprocesses through

@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from storage import manifest, store
+from storage import manifest, shards, store
 from tasks import build, montage
 from tasks.datasets import PROFILES, ClipSource, discover
 from tasks.datasets.base import sha256_file
@@ -31,8 +31,15 @@ def checksum_sources(clips: list[ClipSource], label_files: list[Path], raw_root:
 @task(name="build-shard", cache_policy=NO_CACHE, task_run_name="build-{name}")
 def build_shard(store_dir: Path, name: str, clips: list[ClipSource], sha256: dict[str, str],
                 params: PreprocessParams) -> dict[str, int]:
-    """Preprocess one shard's clips and write the shard (its only writer). Returns its ok/quarantined counts."""
-    return build.build_shard(store_dir, name, clips, sha256, params)
+    """Preprocess one shard's clips and write the shard (its only writer, under the shard's lock); keeps a shard that
+    another writer completed meanwhile. Returns its ok/quarantined counts."""
+    return build.build_shard(store_dir, name, clips, sha256, params, get_run_logger())
+
+
+@task(name="verify-shards", cache_policy=NO_CACHE)
+def verify_shards(store_dir: Path, shard_names: list[str]) -> dict[str, str | None]:
+    """`shards.verify` for every planned shard: name → None (complete) or why not (`shards.NOT_BUILT` if absent)."""
+    return shards.check(store_dir, shard_names)
 
 
 @task(name="merge-manifest", cache_policy=NO_CACHE)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from storage import manifest, shards, store
+from storage import locks, manifest, shards, store
 from tests.conftest import copy_clip, talkface
 
 
@@ -120,9 +120,12 @@ def test_killed_build_resumes_without_redoing_finished_shards(tmp_path):
     done = shards.completed(shard_root)
     assert 2 <= len(done) < len(names)
     stamps = {n: (shards.shard_path(shard_root, n) / "manifest.parquet").stat().st_mtime_ns for n in done}
+    assert locks.read_holder(store.lock_path(shard_root))["pid"] == proc.pid  # it died holding the build lock
 
     result = talkface(*args)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "waiting for" not in result.stderr  # a killed build's lock does not block the next one
+    assert f"took over {store.lock_path(shard_root)} from the build of store grid/{shard_root.name}" in result.stderr
     assert f"resuming: {len(done)} of {len(names)} shards already complete" in result.stderr
     assert store.is_complete(shard_root) and len(shards.completed(shard_root)) == len(names)
     assert stamps == {n: (shards.shard_path(shard_root, n) / "manifest.parquet").stat().st_mtime_ns for n in done}

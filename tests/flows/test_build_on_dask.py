@@ -11,12 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from storage import manifest, shards, store
-from tests.conftest import SAMPLES, talkface
+from storage import shards, store
+from tests.conftest import SAMPLES, assert_same_store, talkface
 
 
 def _free_port() -> int:
@@ -52,17 +50,6 @@ def dask_cluster(tmp_path):
             p.wait(timeout=60)
 
 
-def _same_store(a: Path, b: Path) -> None:
-    """Manifests equal row for row, every shard's arrays equal."""
-    ta, tb = manifest.read(a / store.MANIFEST), manifest.read(b / store.MANIFEST)
-    pd.testing.assert_frame_equal(ta, tb)
-    assert shards.completed(a) == shards.completed(b)
-    for name in shards.completed(a):
-        ga, gb = shards.open_shard(a, name), shards.open_shard(b, name)
-        for field in shards.FIELDS:
-            np.testing.assert_array_equal(ga[field][:], gb[field][:], err_msg=f"{name}/{field}")
-
-
 def _task_runs(flow_run_id: str) -> list[str]:
     """Names of the task runs the Prefect API holds for a flow run."""
     from prefect.client.orchestration import get_client
@@ -83,7 +70,7 @@ def test_build_runs_on_a_dask_cluster_started_outside(dask_cluster, grid_store, 
     assert result.returncode == 0, result.stderr[-3000:]
     out = Path(result.stdout.strip().splitlines()[-1])
     assert out.name == grid_store.name  # the runner is not part of the store's version
-    _same_store(out, grid_store)
+    assert_same_store(out, grid_store)
 
     # each shard was built by exactly one task on exactly one of the two workers, and both workers took part
     time.sleep(1)  # the workers' log lines are flushed as the tasks finish
@@ -107,7 +94,7 @@ def test_build_on_a_local_dask_cluster_with_the_embedded_prefect(grid_store, tmp
     assert result.returncode == 0, result.stderr[-3000:]
     assert "LocalCluster" in result.stderr and result.stderr.count("Starting temporary server") == 1
     assert len(re.findall(r"Task run 'build-shard-\d+' - Finished in state Completed", result.stderr)) == 4
-    _same_store(Path(result.stdout.strip().splitlines()[-1]), grid_store)
+    assert_same_store(Path(result.stdout.strip().splitlines()[-1]), grid_store)
 
 
 def test_address_needs_the_dask_runner(tmp_path):

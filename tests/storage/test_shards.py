@@ -1,5 +1,9 @@
-"""Zarr shard writer: atomic appearance, immutability, sharded arrays, rows inside the shard."""
+"""Zarr shard writer and verifier: atomic appearance, immutability, sharded arrays, rows inside the shard, and a
+shard counted complete only when its marker, files and array lengths agree with its manifest rows."""
 from __future__ import annotations
+
+import json
+import shutil
 
 import numpy as np
 import pytest
@@ -20,15 +24,21 @@ def _arrays(n: int) -> dict[str, np.ndarray]:
     }
 
 
-def _row(clip_id: str) -> dict:
+def _row(clip_id: str, n: int, shard: str = "shard-00000") -> dict:
+    """An ok row of n frames (n·640 samples, 4n MFCC frames) at the start of `shard`; n = 0: a quarantined row."""
     row = manifest.empty_row()
-    row.update(clip_id=clip_id, status="ok", words=[{"word": "bin", "start_frame": 1, "end_frame": 3}])
+    row.update(clip_id=clip_id, status="ok" if n else "quarantined", reason="" if n else "no face in 3/3 frames",
+               words=[{"word": "bin", "start_frame": 1, "end_frame": 3}])
+    if n:
+        row.update(shard=shard, frame_start=0, n_frames=n, audio_start=0, n_samples=n * 640, mfcc_start=0,
+                   n_mfcc=4 * n)
     return row
 
 
 def test_write_and_read_back(tmp_path):
     data = _arrays(30)
-    shards.write_shard(tmp_path, "shard-00000", data, [_row("s1/a")])
+    shards.write_shard(tmp_path, "shard-00000", data, [_row("s1/a", 30)])
+    assert shards.verify(tmp_path, "shard-00000") is None
     assert shards.completed(tmp_path) == ["shard-00000"]
     group = shards.open_shard(tmp_path, "shard-00000")
     for field, arr in data.items():
@@ -39,12 +49,68 @@ def test_write_and_read_back(tmp_path):
 
 
 def test_shards_are_immutable_and_partial_writes_invisible(tmp_path):
-    shards.write_shard(tmp_path, "shard-00000", _arrays(2), [_row("s1/a")])
+    shards.write_shard(tmp_path, "shard-00000", _arrays(2), [_row("s1/a", 2)])
     with pytest.raises(FileExistsError):
-        shards.write_shard(tmp_path, "shard-00000", _arrays(2), [_row("s1/a")])
+        shards.write_shard(tmp_path, "shard-00000", _arrays(2), [_row("s1/a", 2)])
     stale = tmp_path / "shards" / "shard-00001.zarr.partial-deadbeef"
     stale.mkdir()
     assert shards.completed(tmp_path) == ["shard-00000"]  # a killed writer's leftovers are not a shard
-    shards.write_shard(tmp_path, "shard-00001", _arrays(0), [_row("s1/b")])  # clips all quarantined: empty arrays
+    assert shards.verify(tmp_path, "shard-00001") == shards.NOT_BUILT
+    shards.write_shard(tmp_path, "shard-00001", _arrays(0), [_row("s1/b", 0)])  # clips all quarantined: empty arrays
     assert not stale.exists() and shards.completed(tmp_path) == ["shard-00000", "shard-00001"]
     assert shards.open_shard(tmp_path, "shard-00001")["face"].shape == (0, 128, 128, 3)
+
+
+def test_rows_that_disagree_with_the_arrays_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="face is uint8 with 3 rows; its manifest rows say uint8 with n_frames = 2"):
+        shards.write_shard(tmp_path, "shard-00000", _arrays(3), [_row("s1/a", 2)])
+    assert not (tmp_path / "shards" / "shard-00000.zarr").exists()
+
+
+def _break_face_array(root):
+    shutil.rmtree(root / "face")
+
+
+def _truncate_mouth_data(root):
+    data = next(p for p in (root / "mouth").rglob("*") if p.is_file() and p.name != "zarr.json")
+    data.write_bytes(data.read_bytes()[:100])
+
+
+def _drop_marker(root):
+    (root / shards.MARKER).unlink()
+
+
+def _rows_claim_more_frames(root):  # the manifest part rewritten with a longer clip than the arrays hold
+    manifest.write([_row("s1/a", 5)], root / shards.PART_MANIFEST)
+    marker = json.loads((root / shards.MARKER).read_text())
+    marker["files"].pop(shards.PART_MANIFEST)
+    (root / shards.MARKER).write_text(json.dumps(marker))
+
+
+def _array_shorter_than_marker(root):  # a consistent-looking marker, but face's zarr metadata says 3 rows
+    meta = json.loads((root / "face" / "zarr.json").read_text())
+    meta["shape"][0] = 3
+    (root / "face" / "zarr.json").write_text(json.dumps(meta))
+    marker = json.loads((root / shards.MARKER).read_text())
+    marker["files"]["face/zarr.json"] = (root / "face" / "zarr.json").stat().st_size
+    (root / shards.MARKER).write_text(json.dumps(marker))
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_break_face_array, "array face is missing"),
+    (_truncate_mouth_data, "has 100 bytes, its writer wrote"),
+    (_drop_marker, "no readable shard.json"),
+    (_rows_claim_more_frames, "its manifest rows add up to {'n_frames': 5"),
+    (_array_shorter_than_marker, "array face is uint8 (3, 128, 128, 3), expected uint8 (4, 128, 128, 3)"),
+])
+def test_a_damaged_shard_fails_verification_and_is_replaced(tmp_path, damage, reason):
+    data = _arrays(4)
+    root = shards.write_shard(tmp_path, "shard-00000", data, [_row("s1/a", 4)])
+    damage(root)
+    why = shards.verify(tmp_path, "shard-00000")
+    assert why is not None and reason in why, why
+    assert shards.completed(tmp_path) == []
+    shards.write_shard(tmp_path, "shard-00000", data, [_row("s1/a", 4)])  # a damaged shard is no longer immutable
+    assert shards.verify(tmp_path, "shard-00000") is None
+    np.testing.assert_array_equal(shards.open_shard(tmp_path, "shard-00000")["face"][:], data["face"])
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == ["shard-00000.zarr"]
