@@ -53,11 +53,16 @@ def is_complete(path: Path) -> bool:
     return (Path(path) / CARD).exists()
 
 
+def _write_json(path: Path, doc: dict) -> None:
+    """Write `doc` as JSON to `path` atomically (a temporary file beside it, then a rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str))
+    tmp.replace(path)
+
+
 def write_build_params(path: Path, params: dict) -> None:
     """Write `build.json`: the parameters of the build under way (dataset, raw_root, shard_size, crop sizes, …)."""
-    tmp = Path(path) / (BUILD + ".tmp")
-    tmp.write_text(json.dumps(params, indent=2, sort_keys=True, default=str))
-    tmp.replace(Path(path) / BUILD)
+    _write_json(Path(path) / BUILD, params)
 
 
 def build_command(path: Path) -> str:
@@ -103,9 +108,7 @@ def read_card(path: Path) -> dict:
 
 def write_card(path: Path, card: dict) -> None:
     """Write card.json atomically (it marks the store complete)."""
-    tmp = Path(path) / (CARD + ".tmp")
-    tmp.write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
-    tmp.replace(Path(path) / CARD)
+    _write_json(Path(path) / CARD, card)
 
 
 def retract_card(path: Path) -> None:
