@@ -17,12 +17,12 @@ What is measured, per device (CPU always; CUDA when `torch.cuda.is_available()`;
    The networks are randomly initialised at the preset's sizes (speed does not depend on the weights). On CUDA
    the forwards run under bf16 autocast, with `cudnn.benchmark` on and `torch.cuda.synchronize()` around each
    timed call; on the CPU in float32.
-2. VG-net training, samples/s = training clips of 16 frames per second: `tasks.train_vgnet.train_vgnet` itself
+2. VG-net training, samples/s = training clips of 16 frames per second: `tasks.training.train_stage` itself
    (the store-backed DataLoader with `--num-workers` workers, one discriminator and one generator Adam update per
-   step, bf16 autocast on CUDA), batch `--train-batch`; seconds per step = the mean over the steps after
+   step, bf16-mixed on CUDA), batch `--train-batch`; seconds per step = the mean over the steps after
    `--train-warmup` warm-up steps, from `on_step` timestamps.
 3. DataLoader ratio = training steps/s with the real DataLoader / steps/s with one batch already on the device,
-   reused every step (`tasks.train_vgnet.train_step`, the same two updates and the same per-step sync on the loss
+   reused every step (`VGNetStage.step` on the same Fabric, the same two updates and the same per-step sync on the loss
    values). 1.0 means loading costs the training nothing. The two modes are interleaved (`--train-rounds` rounds,
    alternating which goes first) and each mode's median round counts, as the CPUs here are small and shared.
 
@@ -75,9 +75,12 @@ from models.atvgnet.at_net import ATNet, ATNetConfig  # noqa: E402
 from models.atvgnet.discriminator import RegressionDiscriminator  # noqa: E402
 from models.atvgnet.vg_net import VGNet, VGNetConfig  # noqa: E402
 from storage import store  # noqa: E402
-from storage.dataset import ATNetDataset, StepBatchSampler, VGNetDataset  # noqa: E402
-from tasks.landmark_pca import BOOST, load as load_pca  # noqa: E402
-from tasks.train_vgnet import VGNetTrainConfig, train_step, train_vgnet  # noqa: E402
+from models.atvgnet.data import ATNetDataset, VGNetDataset  # noqa: E402
+from models.atvgnet.stages import VGNetStage, VGNetTrainConfig  # noqa: E402
+from storage.dataset import StepBatchSampler  # noqa: E402
+from storage.landmark_pca import BOOST, load as load_pca  # noqa: E402
+from tasks import checkpoint  # noqa: E402
+from tasks.training import Devices, train_stage  # noqa: E402
 
 BUNDLED_GRID = ROOT / "samples" / "grid"
 T = 16  # frames per VG-net sequence (its training length)
@@ -101,7 +104,7 @@ class DeviceRun:
     train_rounds: int  # interleaved rounds of (DataLoader, in-memory)
     num_workers: int  # DataLoader worker processes
     cpu_threads: int  # torch intra-op threads (0: torch's default)
-    cache_clips: int = 16  # clips whose faces each data process keeps (train_vgnet's default)
+    cache_clips: int = 16  # clips whose faces each data process keeps (the VG-net config's default)
     skip_train: bool = False
 
 
@@ -277,44 +280,48 @@ def step_seconds(stamps: list[float], warmup: int) -> float:
     return float(np.mean(gaps))
 
 
-def loader_step_seconds(store_dir: Path, cfg: VGNetTrainConfig, warmup: int) -> float:
-    """Seconds per step of `train_vgnet` itself, data from the store through its DataLoader (checkpoints to a
+def loader_step_seconds(store_dir: Path, cfg: VGNetTrainConfig, device: str, warmup: int) -> float:
+    """Seconds per step of `train_stage` itself, data from the store through its DataLoader (checkpoints to a
     temporary folder, discarded)."""
     stamps: list[float] = []
     with tempfile.TemporaryDirectory(prefix="talkface-bench-") as out:
-        train_vgnet(store_dir, Path(out), cfg, on_step=lambda step, losses: stamps.append(time.perf_counter()))
+        train_stage("atvgnet", VGNetStage(), cfg, store_dir, Path(out), Devices(accelerator=device),
+                    on_step=lambda step, losses: stamps.append(time.perf_counter()))
     return step_seconds(stamps, warmup)
 
 
-def memory_step_seconds(store_dir: Path, cfg: VGNetTrainConfig, warmup: int) -> float:
-    """Seconds per step of the same training step (`train_step`) on one batch (the sampler's first) already on the
-    device, reused every step: what training would cost if loading were free."""
-    device = torch.device(cfg.device)
+def memory_step_seconds(store_dir: Path, cfg: VGNetTrainConfig, device: str, warmup: int) -> float:
+    """Seconds per step of the same training step (`VGNetStage.step` on the same Fabric, the loss values read as
+    floats once a step as the loop does) on one batch (the sampler's first) already on the device, reused every
+    step: what training would cost if loading were free."""
+    fabric = Devices(accelerator=device).fabric()
+    stage = VGNetStage()
     torch.manual_seed(cfg.seed)
-    generator = VGNet(cfg.generator).to(device).train()
-    discriminator = RegressionDiscriminator(cfg.discriminator).to(device).train()
-    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    modules = stage.modules(cfg)
+    optimizers = stage.optimizers(cfg, modules)
+    wrapped = {name: fabric.setup(modules[name], optimizers[name]) for name in modules}
+    modules = {name: m.train() for name, (m, _) in wrapped.items()}
+    optimizers = {name: o for name, (_, o) in wrapped.items()}
     dataset = VGNetDataset(store_dir, "train", T=cfg.T, stride=cfg.stride, seed=cfg.seed)
     indices = next(iter(StepBatchSampler(len(dataset), cfg.batch_size, seed=cfg.seed)))
-    batch = {k: v.to(device) for k, v in default_collate([dataset[i] for i in indices]).items()}  # (B, T, ...)
-    use_bf16 = cfg.bf16 and device.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else nullcontext
+    batch = {k: v.to(fabric.device) for k, v in default_collate([dataset[i] for i in indices]).items()}  # (B, T, ...)
     stamps = []
-    for _ in range(cfg.steps):
-        train_step(generator, discriminator, opt_g, opt_d, batch, cfg.loss, autocast)  # syncs on the loss values
-        stamps.append(time.perf_counter())
+    with checkpoint.torch_threads(cfg.cpu_threads if fabric.device.type == "cpu" else 0):
+        for _ in range(cfg.steps):
+            out = stage.step(modules, optimizers, batch, cfg, fabric)
+            torch.stack(list(out.losses.values())).tolist()  # the loop's one sync a step
+            stamps.append(time.perf_counter())
     return step_seconds(stamps, warmup)
 
 
 def training_figures(store_dir: Path, run: DeviceRun) -> dict:
     """VG-net training samples/s with the real DataLoader, and its step rate over the in-memory one's
     (module docstring, 2. and 3.)."""
-    cfg = VGNetTrainConfig.preset(run.preset, steps=run.train_steps, batch_size=run.train_batch, device=run.device,
+    cfg = VGNetTrainConfig.preset(run.preset, steps=run.train_steps, batch_size=run.train_batch,
                                   num_workers=run.num_workers, cpu_threads=run.cpu_threads,
                                   cache_clips=run.cache_clips, checkpoint_every=0, sample_every=0)
-    modes = {"dataloader": lambda: loader_step_seconds(store_dir, cfg, run.train_warmup),
-             "in_memory": lambda: memory_step_seconds(store_dir, cfg, run.train_warmup)}
+    modes = {"dataloader": lambda: loader_step_seconds(store_dir, cfg, run.device, run.train_warmup),
+             "in_memory": lambda: memory_step_seconds(store_dir, cfg, run.device, run.train_warmup)}
     rounds: dict[str, list[float]] = {name: [] for name in modes}
     for r in range(run.train_rounds):
         for name in (list(modes) if r % 2 == 0 else list(modes)[::-1]):  # alternate which mode goes first
@@ -396,7 +403,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--train-rounds", type=int, help="interleaved (DataLoader, in-memory) rounds (default 3)")
     ap.add_argument("--num-workers", type=int, help="DataLoader workers (default 4 cuda, 0 cpu)")
     ap.add_argument("--cache-clips", type=int, default=16,
-                    help="clips each data process caches (train_vgnet's default 16); 1 makes nearly every sample a "
+                    help="clips each data process caches (the VG-net config's default 16); 1 makes nearly every sample a "
                          "fresh read from the store, as on a store much larger than the cache")
     ap.add_argument("--cpu-threads", type=int, default=1 if (os.cpu_count() or 1) <= 2 else 0,
                     help="torch intra-op threads, 0 = torch's default (default: 1 on <= 2 cores, else 0)")

@@ -23,7 +23,8 @@ from pydantic import BaseModel, Field, model_validator
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.runners import Runner, shard_runner, workers_share_api
-from storage import card, locks, manifest, shards, store
+from storage import locks, manifest, shards, store
+from tasks import card
 from tasks.build import plan_shards
 from tasks.datasets import PROFILES, label_files
 from tasks.preprocess import PREPROCESS_VERSION, PreprocessParams
@@ -170,6 +171,6 @@ def _build_locked(params: BuildParams, out: Path, clips: list, sums: dict[str, s
 
 
 if __name__ == "__main__":
-    from flows.cli import app
+    from pydantic_settings import CliApp
 
-    app(["build", *__import__("sys").argv[1:]])
+    print(build_dataset(CliApp.run(BuildParams)))  # `python -m flows.build_dataset --help` lists the fields

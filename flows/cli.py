@@ -68,47 +68,81 @@ def build(
 
 
 @app.command()
+def systems(
+    configs: bool = typer.Option(False, help="also print each stage's config fields and small/paper values"),
+) -> None:
+    """List the registered systems: name, paper, stages, crop, metrics."""
+    from dataclasses import fields
+
+    from models.registry import SYSTEMS
+
+    for system in SYSTEMS.values():
+        d = system.describe()
+        typer.echo(f"{d['name']}\n  paper:   {d['paper']}\n  stages:  {', '.join(d['stages'])}\n"
+                   f"  crop:    {d['crop']['field']} {d['crop']['size'][0]}x{d['crop']['size'][1]}\n"
+                   f"  metrics: {', '.join(d['metrics'])}")
+        if configs:
+            for stage in system.stages:
+                small, paper = stage.Config.preset("small"), stage.Config.preset("paper")
+                typer.echo(f"  {stage.name} ({stage.Config.__name__}; reads {', '.join(stage.reads)}):")
+                for f in fields(stage.Config):
+                    a, b = getattr(small, f.name), getattr(paper, f.name)
+                    typer.echo(f"    {stage.name}.{f.name} = {a}" + ("" if a == b else f"  (paper: {b})"))
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
 def train(
     store: Path = typer.Option(..., exists=True, file_okay=False, help="a complete store"),
-    data_root: Path = typer.Option(Path("data"), help="where mlflow.db and run outputs live"),
-    model: str = typer.Option("atnet", help="atnet (AT-net alone), atvgnet (AT-net, then VG-net; registered) or "
-                                            "syncnet (the AV sync expert)"),
-    size: str = typer.Option("auto", help="network sizes: paper, small (CPU), auto (paper on GPU)"),
-    steps: int = typer.Option(300, min=1, help="AT-net steps"),
-    batch_size: int = typer.Option(16, min=1, help="AT-net windows per step"),
-    vgnet_steps: int = typer.Option(300, min=1, help="VG-net steps (atvgnet)"),
-    vgnet_batch_size: int = typer.Option(4, min=1, help="VG-net clips of 16 frames per step (atvgnet)"),
-    sync_steps: int = typer.Option(2000, min=1, help="SyncNet steps (syncnet)"),
-    sync_batch_size: int = typer.Option(32, min=1, help="SyncNet samples per step (syncnet)"),
-    lr: float = typer.Option(2e-4),
-    seed: int = typer.Option(0),
-    checkpoint_every: int = typer.Option(100, min=0),
-    sample_every: int = typer.Option(100, min=0, help="VG-net steps between sample images logged"),
-    num_workers: int = typer.Option(0, min=0, help="DataLoader worker processes"),
-    device: str = typer.Option("auto"),
-    bf16: bool = typer.Option(True, help="bf16 autocast for VG-net on GPU"),
-    dma: bool = typer.Option(True, help="VG-net dynamic pixel-wise attention (--no-dma: ablation)"),
-    mmcrnn: bool = typer.Option(True, help="VG-net ConvGRU over time (--no-mmcrnn: ablation)"),
-    dal: bool = typer.Option(True, help="attention-weighted pixel loss (--no-dal: ablation)"),
-    rd: bool = typer.Option(True, help="regression discriminator (--no-rd: ablation)"),
+    system: str = typer.Option("atvgnet", help="registered system (`talkface systems`)"),
+    stage: Optional[str] = typer.Option(None, help="train only this stage (default: all, in order, then register)"),
+    preset: str = typer.Option("auto", help="stage configs: paper, small (CPU), auto (paper on GPU)"),
+    set_: list[str] = typer.Option([], "--set", help="a stage setting, stage.key=value (repeatable), e.g. "
+                                                     "atnet.lr=1e-3 or vgnet.generator.use_dma=false"),
+    config: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="YAML {stage: {key: value}}"),
+    steps: Optional[int] = typer.Option(None, min=1, help="steps of every trained stage (default: the preset's)"),
+    devices: int = typer.Option(1, min=1, help="processes (GPUs) per node; more than one trains under DDP"),
+    num_nodes: int = typer.Option(1, min=1, help="machines (inside a SLURM allocation)"),
+    accelerator: str = typer.Option("auto", help="auto, cpu or cuda"),
+    strategy: str = typer.Option("auto", help="auto or ddp"),
     resume: Optional[str] = typer.Option(None, help="a checkpoint file, or an MLflow run id to continue"),
-    alias: str = typer.Option("champion", help="MLflow alias for the registered atvgnet model"),
+    alias: str = typer.Option("champion", help="MLflow alias of the registered model"),
+    data_root: Path = typer.Option(Path("data"), help="where mlflow.db and run outputs live"),
 ) -> None:
-    """Train a model on a store; prints the MLflow run id, the last checkpoints and (atvgnet) the model URI."""
-    from flows.train import TrainParams, train as train_flow
+    """Train a system (or one stage) on a store; prints the MLflow run id, each stage's last checkpoint and, when
+    every stage was trained, the registered model's URI. Stage settings: `talkface systems --configs`."""
+    from pydantic import ValidationError
 
+    from flows.train import TrainParams, train as train_flow
+    from models.registry import get_system
+    from tasks.checkpoint import resume_points
+    from tasks.configs import ConfigError, parse_assignments
+
+    try:
+        params = TrainParams(system=system, stage=stage, store=store, data_root=data_root, preset=preset,
+                             steps=steps, overrides=parse_assignments(set_), config_file=config, devices=devices,
+                             num_nodes=num_nodes, accelerator=accelerator, strategy=strategy, resume=resume,
+                             alias=alias)
+        params.configs()
+        if resume and Path(resume).is_file():
+            resume_points(Path(resume), system, get_system(system).stage_names)  # refuses another's checkpoint
+    except ValidationError as exc:
+        _fail("; ".join((f"--{str(e['loc'][0]).replace('_', '-')}: " if e["loc"] else "") + e["msg"]
+                        for e in exc.errors()))
+    except (KeyError, ConfigError, ValueError, FileNotFoundError) as exc:
+        _fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
     _require_complete_store(store)
     start_temporary_prefect()
-    out = train_flow(TrainParams(
-        model=model, size=size, store=store, data_root=data_root, steps=steps, batch_size=batch_size,
-        vgnet_steps=vgnet_steps, vgnet_batch_size=vgnet_batch_size, sync_steps=sync_steps,
-        sync_batch_size=sync_batch_size, lr=lr, seed=seed, checkpoint_every=checkpoint_every,
-        sample_every=sample_every, num_workers=num_workers, device=device, bf16=bf16, use_dma=dma, use_mmcrnn=mmcrnn,
-        use_dal=dal, use_rd=rd, resume=resume, alias=alias))
-    typer.echo(f"MLflow run: {out['run_id']}\ncheckpoint: {out['checkpoint']}")
+    out = train_flow(params)
+    typer.echo(f"MLflow run: {out['run_id']}")
+    for name, result in out["stages"].items():
+        typer.echo(f"{name} checkpoint: {result['checkpoint']}")
     if "model_uri" in out:
-        typer.echo(f"VG-net checkpoint: {out['vgnet_checkpoint']}\nmodel: {out['model_uri']} "
-                   f"(version {out['model_version']})")
+        typer.echo(f"model: {out['model_uri']} (version {out['model_version']})")
 
 
 @app.command()
@@ -116,35 +150,43 @@ def generate(
     image: Path = typer.Option(..., help="a photo with one face (the largest is used)"),
     audio: Path = typer.Option(..., help="speech: any file ffmpeg reads, any length, rate or channel count"),
     out: Path = typer.Option(..., help="the mp4 to write (25 fps, H.264 + AAC)"),
-    model: str = typer.Option("models:/atvgnet@champion",
-                              help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN/model or a model directory"),
+    system: Optional[str] = typer.Option(None, help="a registered system: its champion, models:/<system>@champion"),
+    model: Optional[str] = typer.Option(None, help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN/model or a "
+                                                   "model directory (default: models:/atvgnet@champion)"),
+    crop_only: bool = typer.Option(False, help="write the generated crop (e.g. 128x128) instead of the photo with "
+                                               "the face pasted back"),
     data_root: Path = typer.Option(Path("data"), help="the MLflow store (mlflow.db) the model URI refers to"),
     device: str = typer.Option("auto", help="auto (GPU when present), cpu or cuda"),
 ) -> None:
-    """Make a talking-face video of IMAGE saying AUDIO with a trained ATVGnet; prints what it wrote."""
+    """Make a talking-face video of IMAGE saying AUDIO with a trained system; prints what it wrote."""
     import tempfile
 
     from storage.tracking import download_model
-    from tasks.cascade import model_files
     from tasks.generate import GenerateError, generate as generate_video
+    from tasks.model_dir import load_generator
 
+    if system and model:
+        _fail("give --system or --model, not both")
+    uri = model or f"models:/{system or 'atvgnet'}@champion"
     with tempfile.TemporaryDirectory(prefix="talkface-model-") as tmp:
         try:
-            atnet, vgnet = model_files(download_model(model, data_root, Path(tmp)))
-            info = generate_video(image, audio, out, atnet, vgnet, device=device)
-        except (FileNotFoundError, GenerateError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-    typer.echo(f"{info['out']}: {info['frames']} frames, {info['seconds']:.2f} s at {info['fps']} fps "
+            generator = load_generator(download_model(uri, data_root, Path(tmp)), device)
+            info = generate_video(image, audio, out, generator, crop_only=crop_only)
+        except (FileNotFoundError, ValueError, GenerateError) as exc:
+            _fail(str(exc))
+    w, h = info["size"]
+    typer.echo(f"{info['out']}: {info['frames']} frames, {w}x{h}, {info['seconds']:.2f} s at {info['fps']} fps "
                f"(made in {info['elapsed_s']:.1f} s)")
 
 
 @app.command()
 def evaluate(
     store: Path = typer.Option(..., exists=True, file_okay=False, help="a complete store"),
-    model: str = typer.Option("atnet", help="atnet (landmark error of a checkpoint) or atvgnet (rendered videos)"),
-    checkpoint: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="atnet: the checkpoint"),
-    model_uri: str = typer.Option("models:/atvgnet@champion", help="atvgnet: models:/…, runs:/… or a model directory"),
+    model: str = typer.Option("models:/atvgnet@champion",
+                              help="a registered model: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN/model or "
+                                   "a model directory (its model.json names the system)"),
+    checkpoint: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                              help="instead of --model: an AT-net checkpoint, scored on its landmarks"),
     split: str = typer.Option("test"),
     data_root: Path = typer.Option(Path("data")),
     sync_model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
@@ -156,7 +198,7 @@ def evaluate(
 
     _require_complete_store(store)
     start_temporary_prefect()
-    out = evaluate_flow(EvaluateParams(model=model, checkpoint=checkpoint, model_uri=model_uri, store=store,
+    out = evaluate_flow(EvaluateParams(model_uri=None if checkpoint else model, checkpoint=checkpoint, store=store,
                                        split=split, data_root=data_root, sync_model=sync_model, max_clips=max_clips))
     typer.echo(f"MLflow run: {out['run_id']}")
     for key, value in out["metrics"].items():
@@ -166,31 +208,54 @@ def evaluate(
 @app.command()
 def benchmark(
     data_root: Path = typer.Option(Path("data"), help="stores, mlflow.db, mlartifacts and run outputs"),
+    systems: str = typer.Option("atvgnet", help="registered systems to rank, comma-separated"),
+    dataset: str = typer.Option("grid", help="dataset: grid, crema_d, lrw or tcd_timit"),
     raw_root: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
-                                            help="raw GRID root; default: the bundled sample clips"),
-    model: str = typer.Option("atvgnet", help="atvgnet (AT-net + VG-net, every metric) or atnet (landmarks only)"),
-    size: str = typer.Option("auto", help="network sizes: paper, small (CPU), auto (paper on GPU)"),
-    steps: int = typer.Option(300, min=1, help="AT-net training steps"),
-    batch_size: int = typer.Option(16, min=1, help="AT-net windows per step"),
-    vgnet_steps: int = typer.Option(300, min=1, help="VG-net training steps"),
-    vgnet_batch_size: int = typer.Option(4, min=1, help="VG-net clips of 16 frames per step"),
+                                            help="raw dataset root; default: the bundled GRID clips"),
+    preset: str = typer.Option("auto", help="stage configs: paper, small (CPU), auto (paper on GPU)"),
+    steps: Optional[int] = typer.Option(None, min=1, help="steps of every stage of every system"),
+    set_: list[str] = typer.Option([], "--set", help="a stage setting of one system, system.stage.key=value "
+                                                     "(repeatable), e.g. atvgnet.vgnet.batch_size=2"),
     sync_model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                               help="SyncNet checkpoint or syncnet_v2.model for AV offset/confidence"),
     sync_steps: int = typer.Option(500, min=0, help="without --sync-model: SyncNet steps trained first (0: none)"),
     seed: int = typer.Option(0),
     workers: int = typer.Option(1, min=1, help="parallel shard builders"),
 ) -> None:
-    """The main job: build the store, train, score on the test split beside the papers, log it all to MLflow."""
-    from flows.train_and_benchmark import BenchmarkParams, train_and_benchmark as benchmark_flow
+    """The main job: build the store, train each system, score it on the test split, rank them beside the papers,
+    log it all to MLflow."""
+    from pydantic import ValidationError
 
+    from flows.train import TrainParams
+    from flows.train_and_benchmark import BenchmarkParams, train_and_benchmark as benchmark_flow
+    from tasks.configs import ConfigError, parse_assignments
+
+    try:
+        params = BenchmarkParams(data_root=data_root, systems=[s.strip() for s in systems.split(",") if s.strip()],
+                                 dataset=dataset, raw_root=raw_root, preset=preset, steps=steps,
+                                 overrides=parse_assignments(set_), sync_model=sync_model, sync_steps=sync_steps,
+                                 seed=seed, workers=workers)
+        if params.raw_root is None and params.dataset != "grid":
+            raise ConfigError(f"--dataset {params.dataset} needs --raw-root: the bundled clips are GRID's")
+        for system in params.systems:  # every stage setting checked before anything runs
+            TrainParams(system=system, store=data_root, preset=preset, steps=steps,
+                        overrides=params.system_overrides(system)).configs()
+    except ValidationError as exc:
+        _fail("; ".join((f"--{str(e['loc'][0]).replace('_', '-')}: " if e["loc"] else "") + e["msg"]
+                        for e in exc.errors()))
+    except (KeyError, ConfigError) as exc:
+        _fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
     start_temporary_prefect()
-    out = benchmark_flow(BenchmarkParams(
-        data_root=data_root, raw_root=raw_root, model=model, size=size, steps=steps, batch_size=batch_size,
-        vgnet_steps=vgnet_steps, vgnet_batch_size=vgnet_batch_size, sync_model=sync_model, sync_steps=sync_steps,
-        seed=seed, workers=workers))
+    try:
+        out = benchmark_flow(params)
+    except ValueError as exc:
+        if "no ok clip in the test split" not in str(exc):
+            raise
+        _fail(str(exc))
     typer.echo(out["summary"])
     typer.echo(f"store:      {out['store']}")
-    typer.echo(f"checkpoint: {out['checkpoint']}")
+    for system, result in out["systems"].items():
+        typer.echo(f"{system}: model {result['model_uri']}, MLflow run {result['run_id']}")
     typer.echo(f"MLflow run: {out['run_id']}")
     mlflow_exe = Path(sys.executable).with_name("mlflow")
     typer.echo(f"Open the MLflow UI:  {mlflow_exe} ui --backend-store-uri {out['tracking_uri']} --host 127.0.0.1 --port 5000")

@@ -3,7 +3,8 @@
 - `build_dataset/scheduled-build`: rebuilds a store on a cron schedule (weekly by default); an unchanged source
   tree makes it a no-op that says so;
 - `train_and_benchmark/one-click`: no schedule; a person starts it from the Prefect UI ("Run" → "Custom run") and
-  fills its typed form (dataset and model as dropdowns, every field described), or through the API.
+  fills its typed form (systems and dataset as dropdowns from the registries, every field described), or through the
+  API.
 """
 from __future__ import annotations
 
@@ -28,6 +29,6 @@ def deployments(raw_root: Path | None = None, data_root: Path = Path("data"), da
         "scheduled-build", cron=build_cron, description=f"Rebuild the {dataset} store from {raw_root} ({build_cron})",
         parameters={"params": {"dataset": dataset, "raw_root": str(raw_root), "data_root": str(data_root)}}, **common)
     benchmark = train_and_benchmark.to_deployment(
-        "one-click", description="Build (reused when unchanged) → train → evaluate → table against the papers",
+        "one-click", description="Build (reused when unchanged) → train each system → evaluate → leaderboard beside the papers",
         parameters={"params": {"dataset": dataset, "raw_root": str(raw_root), "data_root": str(data_root)}}, **common)
     return [build, benchmark]

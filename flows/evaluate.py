@@ -2,12 +2,13 @@
 with the per-clip table (Parquet and an MLflow table) and, for ATVGnet, side-by-side sample videos; a Prefect
 markdown artifact shows the aggregates.
 
-model "atnet": an AT-net checkpoint's landmark error (tasks/landmark_eval.py). model "atvgnet": the cascade
-rendered and scored with the papers' metrics (tasks/evaluate_atvgnet.py): PSNR, SSIM (and their paper-compatible
-forms), LMD, CPBD, ACD, blinks, AV offset and confidence (with a SyncNet), inference frames per second.
+A registered model (its model.json names the system): an ATVGnet model rendered and scored with the papers'
+metrics (tasks/evaluation.py): PSNR, SSIM (and their paper-compatible forms), LMD, CPBD, ACD, blinks, AV
+offset and confidence (with a SyncNet), inference frames per second. An AT-net checkpoint instead: its landmark
+error (tasks/landmark_eval.py).
 
-Run: `talkface evaluate --store STORE [--model atvgnet --model-uri models:/atvgnet@champion | --checkpoint CKPT]`
-or `python -m flows.evaluate …`.
+Run: `talkface evaluate --store STORE [--model models:/atvgnet@champion | --checkpoint CKPT] [--split test]` or
+`python -m flows.evaluate …`.
 """
 from __future__ import annotations
 
@@ -22,17 +23,17 @@ from pydantic import BaseModel, Field
 
 from storage import store, tracking
 from tasks import published
-from tasks.steps import train as steps
+from tasks.steps import evaluate as steps
 
 
 class EvaluateParams(BaseModel):
     """Parameters of an evaluation (the Prefect UI form)."""
 
-    model: Literal["atnet", "atvgnet"] = Field("atnet", description='"atnet": landmark error of an AT-net checkpoint; '
-                                                                    '"atvgnet": the rendered videos, all metrics')
-    checkpoint: Path | None = Field(None, description="atnet: a checkpoint written by the train flow")
-    model_uri: str = Field("models:/atvgnet@champion", description="atvgnet: models:/NAME@ALIAS, models:/NAME/VERSION, "
-                                                                   "runs:/RUN/model or a model directory")
+    model_uri: str | None = Field("models:/atvgnet@champion",
+                                  description="a registered model (models:/NAME@ALIAS, models:/NAME/VERSION, "
+                                              "runs:/RUN/model or a model directory), scored on rendered videos")
+    checkpoint: Path | None = Field(None, description="instead of model_uri: an AT-net checkpoint, scored on its "
+                                                      "predicted landmarks")
     store: Path = Field(..., description="a complete store to score on")
     split: Literal["train", "val", "test"] = Field("test", description="store split to score")
     data_root: Path = Field(Path("data"), description="where mlflow.db and run outputs live")
@@ -52,24 +53,27 @@ def evaluate(params: EvaluateParams) -> dict:
     store_dir, data_root = params.store.resolve(), params.data_root.resolve()
     card = store.read_card(store_dir)
     dataset = card["dataset"]
-    if params.model == "atnet" and (params.checkpoint is None or not params.checkpoint.exists()):
+    if params.checkpoint is not None and not params.checkpoint.exists():
         raise FileNotFoundError(f"AT-net checkpoint {params.checkpoint} not found")
+    if params.checkpoint is None and not params.model_uri:
+        raise ValueError("evaluate needs a model_uri or an AT-net checkpoint")
+    what = "atnet" if params.checkpoint is not None else params.model_uri
     uri, run_id, own_run = tracking.open_run(data_root, params.experiment, params.run_id,
-                                             f"evaluate-{params.model}-{dataset}", {"model": params.model, "dataset": dataset},
+                                             f"evaluate-{dataset}", {"model": what, "dataset": dataset},
                                              parent_run_id=params.parent_run_id)
     client = MlflowClient(uri)
     out_dir = data_root / "runs" / run_id / "evaluation"
     try:
         if own_run:
             tracking.log_store_input(client, run_id, store_dir, card, params.split)
-        if params.model == "atnet":
+        if params.checkpoint is not None:
             metrics = steps.evaluate_atnet(params.checkpoint.resolve(), store_dir, params.split, dataset, out_dir, uri,
                                            run_id)
         else:
             client.set_tag(run_id, "model_uri", params.model_uri)
             with tempfile.TemporaryDirectory(prefix="talkface-model-") as tmp:
                 model_dir = tracking.download_model(params.model_uri, data_root, Path(tmp))
-                metrics = steps.evaluate_atvgnet(model_dir, store_dir, params.split, dataset, out_dir, uri, run_id,
+                metrics = steps.evaluate_model(model_dir, store_dir, params.split, dataset, out_dir, uri, run_id,
                                                  params.sync_model, params.max_clips, params.sample_videos)
     except BaseException:
         if own_run:
@@ -78,17 +82,17 @@ def evaluate(params: EvaluateParams) -> dict:
     if own_run:
         client.set_terminated(run_id)
     create_markdown_artifact(
-        key="evaluation", description=f"{params.model} on {store_dir.name} ({params.split})",
-        markdown=f"# {params.model} on {dataset}/{params.split} (store `{card['version']}`, MLflow run `{run_id}`)\n\n"
+        key="evaluation", description=f"{what} on {store_dir.name} ({params.split})",
+        markdown=f"# {what} on {dataset}/{params.split} (store `{card['version']}`, MLflow run `{run_id}`)\n\n"
                  + published.markdown_table([{"metric": f"{params.split}/{dataset}/{k}", "value": float(v)}
                                              for k, v in metrics.items()])
                  + "\nDistances in pixels of the store's crops. Per-clip table: the run's `evaluation/` artifacts.\n")
-    log.info("%s on %s/%s: %s", params.model, dataset, params.split,
+    log.info("%s on %s/%s: %s", what, dataset, params.split,
              ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k in ("lmd", "lmd_mouth", "psnr", "ssim", "cpbd")))
     return {"run_id": run_id, "metrics": metrics}
 
 
 if __name__ == "__main__":
-    from flows.cli import app
+    from pydantic_settings import CliApp
 
-    app(["evaluate", *__import__("sys").argv[1:]])
+    evaluate(CliApp.run(EvaluateParams))  # `python -m flows.evaluate --help` lists the fields

@@ -1,142 +1,197 @@
-"""Flow `train_and_benchmark`, the one-click run: build the store (reused when its digest is unchanged) → train
-(and, for ATVGnet without a given sync model, a SyncNet expert on the same store) → evaluate on the test split, as one MLflow parent run with the training and the evaluation as nested runs, the
-store linked as the input dataset (name and digest), and at the end this run's scores beside the papers' published
-numbers (`tasks.published`) in MLflow (`comparison.md`, and the scores as the parent's metrics) and as a Prefect
-markdown artifact.
+"""Flow `train_and_benchmark`, the one-click run: build the store (reused when its digest is unchanged) → the SyncNet
+expert trained once on it (shared by every system, unless a sync model is given) → for each system: train, register,
+evaluate on the test split → one leaderboard, the systems side by side and beside the papers' published numbers for
+the dataset (`tasks.published`).
 
-Run: `talkface benchmark --data-root DATA [--raw-root RAW]` (the bundled GRID clips without --raw-root), `make demo`,
-or the `one-click` deployment in the Prefect UI (`talkface serve`).
+MLflow: one parent run (the store linked as its input dataset, name and digest); a nested run per system, with its
+training and its evaluation nested under it; the SyncNet training nested under the parent. The leaderboard goes to
+the parent (`leaderboard.md`, and each score as `test/<dataset>/<system>/<metric>`) and to Prefect as a markdown
+artifact.
+
+Run: `talkface benchmark --systems atvgnet --dataset grid [--raw-root RAW]` (the bundled GRID clips without
+--raw-root), `make demo`, or the `one-click` deployment in the Prefect UI (`talkface serve`).
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from flows.build_dataset import BuildParams, build_dataset
 from flows.evaluate import EvaluateParams, evaluate
 from flows.train import TrainParams, train
+from models.registry import SYSTEMS
 from storage import store, tracking
+from storage.dataset import ok_clips
 from tasks import published
+from tasks.datasets import ADAPTERS
 
 BUNDLED_GRID = Path(__file__).resolve().parents[1] / "samples" / "grid"
+GENERATING = tuple(name for name, s in SYSTEMS.items() if s.generator is not None)
+SystemName = Literal[GENERATING]  # type: ignore[valid-type]
+DatasetName = Literal[tuple(ADAPTERS)]  # type: ignore[valid-type]
 
 
 class BenchmarkParams(BaseModel):
     """Parameters of a train-and-benchmark run (the Prefect UI form)."""
 
-    dataset: Literal["grid"] = Field("grid", description="dataset to build, train and test on")
-    model: Literal["atvgnet", "atnet"] = Field(
-        "atvgnet", description='"atvgnet": AT-net + VG-net, scored on rendered videos with every metric; "atnet": '
-                               "AT-net alone, scored on its landmarks")
-    raw_root: Path | None = Field(None, description="raw dataset root; default: the GRID clips bundled with talkface")
+    systems: list[SystemName] = Field(["atvgnet"], min_length=1, description="registered systems to train and rank")
+    dataset: DatasetName = Field("grid", description="dataset to build, train and test on")
+    raw_root: Path | None = Field(None, description="raw dataset root in its official layout; default: the GRID "
+                                                    "clips bundled with talkface (dataset grid only)")
     data_root: Path = Field(Path("data"), description="stores, mlflow.db, mlartifacts and run outputs")
-    size: Literal["auto", "paper", "small"] = Field(
-        "auto", description='network sizes: "paper", "small" (for CPU), "auto" (paper on GPU, small on CPU)'
-    )
-    steps: int = Field(300, ge=1, description="AT-net training steps")
-    batch_size: int = Field(16, ge=1, description="AT-net windows per training step")
-    vgnet_steps: int = Field(300, ge=1, description="VG-net training steps (atvgnet)")
-    vgnet_batch_size: int = Field(4, ge=1, description="VG-net clips of 16 frames per step (atvgnet)")
+    preset: Literal["auto", "paper", "small"] = Field(
+        "auto", description='stage configs: "paper" (published sizes), "small" (CPU sizes), "auto" (paper on GPU)')
+    steps: int | None = Field(None, ge=1, description="steps of every stage of every system (none: the presets')")
+    overrides: dict[str, Any] = Field(default_factory=dict, description='stage settings per system, e.g. '
+                                                                        '{"atvgnet.vgnet.batch_size": 2}')
     sync_model: Path | None = Field(None, description="SyncNet checkpoint or syncnet_v2.model for AV offset and "
                                                       "confidence (none: one is trained on the store, sync_steps)")
-    sync_steps: int = Field(500, ge=0, description="atvgnet without sync_model: SyncNet steps trained on the store "
-                                                   "first (0: AV offset and confidence not scored)")
-    seed: int = Field(0, description="training seed")
+    sync_steps: int = Field(500, ge=0, description="without sync_model: SyncNet steps trained on the store first, "
+                                                   "shared by every system (0: AV offset and confidence not scored)")
+    seed: int = Field(0, description="training seed of every stage")
     workers: int = Field(1, ge=1, description="parallel shard builders")
     experiment: str = Field("talkface", description="MLflow experiment")
+
+    @field_validator("systems")
+    @classmethod
+    def _unique(cls, systems: list[str]) -> list[str]:
+        if len(set(systems)) != len(systems):
+            raise ValueError(f"a system is listed twice: {systems}")
+        return systems
+
+    @model_validator(mode="after")
+    def _overrides_name_benchmarked_systems(self) -> "BenchmarkParams":
+        for key in self.overrides:
+            if key.split(".", 1)[0] not in self.systems or key.count(".") < 2:
+                raise ValueError(f"override {key!r}: expected <system>.<stage>.<key> of a benchmarked system "
+                                 f"({', '.join(self.systems)})")
+        return self
+
+    def system_overrides(self, system: str) -> dict[str, Any]:
+        """The overrides of one system's stages ("<system>.<stage>.<key>" -> "<stage>.<key>"), with the seed."""
+        out = {f"{stage}.seed": self.seed for stage in SYSTEMS[system].stage_names}
+        out.update({k.split(".", 1)[1]: v for k, v in self.overrides.items() if k.split(".", 1)[0] == system})
+        return out
+
+
+def require_test_clips(store_dir: Path, dataset: str) -> None:
+    """Raise ValueError, naming the split and its speakers, when the store's test split has no ok clip: there would
+    be nothing to score, so the benchmark stops before training."""
+    try:
+        ok_clips(store_dir, "test")
+    except ValueError:
+        adapter = ADAPTERS[dataset]
+        speakers = getattr(adapter, "TEST_SPEAKERS", None) or getattr(adapter, "TEST_NUMBERS", None)  # TCD-TIMIT
+        which = (f"its test speakers: {', '.join(sorted(map(str, speakers)))}" if speakers else
+                 f"{dataset}'s own test folders")
+        raise ValueError(f"{store_dir}: no ok clip in the test split ({dataset}: {which}); add clips of the test "
+                         f"split to the raw root, or benchmark another dataset") from None
 
 
 @flow(name="train_and_benchmark")
 def train_and_benchmark(params: BenchmarkParams) -> dict:
-    """Build → train → evaluate; returns {"run_id" (the parent), "train_run_id", "evaluate_run_id", "tracking_uri",
-    "store", "metrics", "checkpoint", "final_loss", "summary" (markdown)}."""
+    """Build → SyncNet → per system: train, evaluate → leaderboard. Returns {"run_id" (the parent), "tracking_uri",
+    "store", "systems": {system: {"run_id", "train_run_id", "evaluate_run_id", "model_uri", "stages", "metrics"}},
+    "sync_model", "summary" (markdown)}."""
     log = get_run_logger()
     data_root = params.data_root.resolve()
+    if params.raw_root is None and params.dataset != "grid":
+        raise ValueError(f"dataset {params.dataset} needs raw_root: the bundled clips are GRID's")
     raw_root = params.raw_root or BUNDLED_GRID
     store_dir = Path(build_dataset(BuildParams(dataset=params.dataset, raw_root=raw_root, data_root=data_root,
                                                workers=params.workers)))
     card = store.read_card(store_dir)
-    uri, run_id, _ = tracking.open_run(data_root, params.experiment, None, f"benchmark-{params.model}-{params.dataset}",
-                                       {"flow": "train_and_benchmark", "model": params.model, "dataset": params.dataset})
+    require_test_clips(store_dir, params.dataset)
+    uri, run_id, _ = tracking.open_run(data_root, params.experiment, None,
+                                       f"benchmark-{'+'.join(params.systems)}-{params.dataset}",
+                                       {"flow": "train_and_benchmark", "systems": ",".join(params.systems),
+                                        "dataset": params.dataset})
     client = MlflowClient(uri)
+    results: dict[str, dict] = {}
     try:
         tracking.log_store_input(client, run_id, store_dir, card, "benchmark")
-        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in sorted(params.model_dump().items())]
-                         + [Param("store_version", card["version"]), Param("store_clips_ok", str(card["counts"]["ok"]))])
-        trained = train(TrainParams(model=params.model, store=store_dir, data_root=data_root, size=params.size,
-                                    steps=params.steps, batch_size=params.batch_size, vgnet_steps=params.vgnet_steps,
-                                    vgnet_batch_size=params.vgnet_batch_size, seed=params.seed,
-                                    experiment=params.experiment, parent_run_id=run_id))
+        client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in sorted(params.model_dump().items())]
+                         + [Param("store_version", card["version"]),
+                            Param("store_clips_ok", str(card["counts"]["ok"]))])
+        common = dict(store=store_dir, data_root=data_root, preset=params.preset, steps=params.steps,
+                      experiment=params.experiment)
         sync_model = params.sync_model
-        if params.model == "atvgnet" and sync_model is None and params.sync_steps:
-            synced = train(TrainParams(model="syncnet", store=store_dir, data_root=data_root, size=params.size,
-                                       sync_steps=params.sync_steps, seed=params.seed, experiment=params.experiment,
-                                       parent_run_id=run_id))
+        if sync_model is None and params.sync_steps:
+            synced = train(TrainParams(system="syncnet", **{**common, "steps": params.sync_steps},
+                                       overrides={"syncnet.seed": params.seed}, parent_run_id=run_id))
             sync_model = Path(synced["checkpoint"])
-        scored = evaluate(EvaluateParams(model=params.model, checkpoint=Path(trained["checkpoint"]),
-                                         model_uri=trained.get("model_version_uri", ""), store=store_dir, split="test",
-                                         data_root=data_root, sync_model=sync_model,
-                                         experiment=params.experiment, parent_run_id=run_id))
-        m = scored["metrics"]
+        for system in params.systems:
+            results[system] = benchmark_system(system, params, common, sync_model, data_root, run_id)
         now = int(time.time() * 1000)
-        client.log_batch(run_id, metrics=[Metric(f"test/{params.dataset}/{k}", float(v), now, 0) for k, v in m.items()])
-        summary = render_summary(params, card, run_id, trained, m)
-        client.log_text(run_id, summary, "comparison.md")
+        client.log_batch(run_id, metrics=[Metric(f"test/{params.dataset}/{system}/{k}", float(v), now, 0)
+                                          for system, r in results.items() for k, v in r["metrics"].items()])
+        summary = render_summary(params, card, run_id, results)
+        client.log_text(run_id, summary, "leaderboard.md")
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id)
     create_markdown_artifact(key="benchmark", markdown=summary,
-                             description=f"{params.model} on {params.dataset}: this run beside the published numbers")
+                             description=f"{', '.join(params.systems)} on {params.dataset}: the leaderboard")
     log.info("benchmark done: MLflow run %s", run_id)
-    return {"run_id": run_id, "train_run_id": trained["run_id"], "evaluate_run_id": scored["run_id"],
-            "tracking_uri": uri, "store": str(store_dir), "metrics": m, "checkpoint": trained["checkpoint"],
-            "final_loss": trained["final_loss"], "summary": summary}
+    return {"run_id": run_id, "tracking_uri": uri, "store": str(store_dir), "systems": results,
+            "sync_model": str(sync_model) if sync_model else None, "summary": summary}
 
 
-def render_summary(params: BenchmarkParams, card: dict, run_id: str, trained: dict, m: dict) -> str:
-    """The benchmark's markdown: what ran, then this run's scores beside the published numbers."""
-    head = (f"# {params.model} on {params.dataset} (store `{card['version']}`)\n\n"
-            f"MLflow run `{run_id}` (training run `{trained['run_id']}`): AT-net {params.steps} steps, final loss "
-            f"{trained['final_loss']:.5f}")  # the sentence ends per model below
-    if params.model == "atnet":
-        return (
-            head + ".\n\n"
-            "| test split, crop pixels (128 px crops) | AT-net | AT-net, boost ω | PCA alone (floor) | still face |\n"
-            "|---|---|---|---|---|\n"
-            f"| mouth LMD (mean over points 48–67) | {m['lmd_mouth']:.3f} | {m['lmd_mouth_boost']:.3f} | "
-            f"{m['lmd_mouth_pca_ceiling']:.3f} | {m['lmd_mouth_static']:.3f} |\n"
-            f"| LMD, all 68 points | {m['lmd_all68']:.3f} | {m['lmd_all68_boost']:.3f} | "
-            f"{m['lmd_all68_pca_ceiling']:.3f} | {m['lmd_all68_static']:.3f} |\n\n"
-            "## Beside the published numbers\n\n"
-            "AT-net alone predicts landmarks, so only LMD is scored here: on AT-net's landmarks against the tracked "
-            "ones in this store's 128-px crops, where the papers run dlib on rendered frames.\n\n"
-            + published.comparison_markdown({"lmd": m["lmd_mouth"]}, params.dataset, label="this run (AT-net landmarks)")
-        )
-    scores = {k: m[k] for k in published.METRICS if k in m}
-    return (
-        head + f"; VG-net {params.vgnet_steps} steps, final generator loss {trained['vgnet_final_loss']:.4f}; "
-        f"model `{trained['model_uri']}` (version {trained['model_version']}). Test split: {int(m['n_clips'])} clips, "
-        f"{int(m['n_frames'])} frames.\n\n## Beside the published numbers\n\n"
-        + published.comparison_markdown(scores, params.dataset) +
-        f"\nPaper-compatible forms (the published scripts' uint8 arithmetic): PSNR {m['psnr_paper']:.2f} dB, SSIM "
-        f"{m['ssim_paper']:.3f}; LMD summed over the 20 mouth points as their code does: {m['lmd_sum']:.2f}. The real "
-        f"frames score CPBD {m['cpbd_real']:.3f} and blink {m['blinks_per_s_real']:.2f} times a second. LMD is in "
-        "pixels of this store's 128-px aligned crops; ACD (dlib descriptors) "
-        f"{m['acd']:.3f}. WER needs a lip reader (not scored)."
-        + ("" if "av_offset" in m else " AV offset and confidence need a sync model (`sync_model` or "
-                                       "`sync_steps`).") + "\n"
-    )
+def benchmark_system(system: str, params: BenchmarkParams, common: dict, sync_model: Path | None, data_root: Path,
+                     parent_run_id: str) -> dict:
+    """One system's nested run: train (registered as `<system>`), then evaluate the registered version."""
+    uri, system_run, _ = tracking.open_run(data_root, params.experiment, None, system,
+                                           {"system": system, "dataset": params.dataset}, parent_run_id=parent_run_id)
+    client = MlflowClient(uri)
+    try:
+        trained = train(TrainParams(system=system, **common, overrides=params.system_overrides(system),
+                                    parent_run_id=system_run))
+        scored = evaluate(EvaluateParams(model_uri=trained["model_version_uri"], store=common["store"], split="test",
+                                         data_root=data_root, sync_model=sync_model, experiment=params.experiment,
+                                         parent_run_id=system_run))
+        now = int(time.time() * 1000)
+        client.log_batch(system_run, metrics=[Metric(f"test/{params.dataset}/{k}", float(v), now, 0)
+                                              for k, v in scored["metrics"].items()])
+    except BaseException:
+        client.set_terminated(system_run, "FAILED")
+        raise
+    client.set_terminated(system_run)
+    return {"run_id": system_run, "train_run_id": trained["run_id"], "evaluate_run_id": scored["run_id"],
+            "model_uri": trained["model_version_uri"], "stages": trained["stages"], "metrics": scored["metrics"]}
+
+
+def render_summary(params: BenchmarkParams, card: dict, run_id: str, results: dict[str, dict]) -> str:
+    """The benchmark's markdown: what ran, the leaderboard beside the published numbers, per-system details."""
+    first = next(iter(results.values()))["metrics"]
+    lines = [f"# Benchmark on {params.dataset} (store `{card['version']}`)\n",
+             f"MLflow run `{run_id}`. Test split: {int(first['n_clips'])} clips, {int(first['n_frames'])} frames. "
+             "LMD is in pixels of this store's 128-px aligned crops.\n",
+             "## Leaderboard beside the published numbers\n",
+             published.leaderboard_markdown({s: r["metrics"] for s, r in results.items()}, params.dataset)]
+    for system, r in results.items():
+        m = r["metrics"]
+        stages = ", ".join(f"{name} {s['step']} steps (final loss {s['final_loss']:.4f})"
+                           for name, s in r["stages"].items())
+        lines.append(f"\n### {system}\n\nModel `{r['model_uri']}`, MLflow run `{r['run_id']}`: {stages}. "
+                     f"Paper-compatible forms (the published scripts' uint8 arithmetic): PSNR {m['psnr_paper']:.2f} "
+                     f"dB, SSIM {m['ssim_paper']:.3f}; LMD summed over the 20 mouth points as their code does: "
+                     f"{m['lmd_sum']:.2f}. The real frames score CPBD {m['cpbd_real']:.3f} and blink "
+                     f"{m['blinks_per_s_real']:.2f} times a second. ACD (dlib descriptors) {m['acd']:.3f}. "
+                     "WER needs a lip reader (not scored)."
+                     + ("" if "av_offset" in m else " AV offset and confidence need a sync model (`sync_model` or "
+                                                    "`sync_steps`).") + "\n")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    from flows.cli import app
+    from pydantic_settings import CliApp
 
-    app(["benchmark", *__import__("sys").argv[1:]])
+    train_and_benchmark(CliApp.run(BenchmarkParams))  # `python -m flows.train_and_benchmark --help` lists the fields

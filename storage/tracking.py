@@ -4,12 +4,15 @@ URI is always given explicitly here rather than left to MLflow's default (`./mlf
 """
 from __future__ import annotations
 
+import logging
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Callable
 
-from mlflow.entities import Param
+import numpy as np
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -132,7 +135,7 @@ def download_model(uri: str, data_root: Path, dst: Path) -> Path:
         raise FileNotFoundError(f"model {uri!r}: no such directory, and not a models:/ or runs:/ URI")
     if not (Path(data_root) / "mlflow.db").is_file():
         raise FileNotFoundError(f"model {uri!r}: no MLflow store at {Path(data_root).resolve()} (train one with "
-                                "`talkface train --model atvgnet`, or pass --data-root)")
+                                "`talkface train --system atvgnet`, or pass --data-root)")
     # the client, not mlflow.artifacts.download_artifacts: that resolves models:/ against the global registry URI
     client = MlflowClient(tracking_uri(data_root), registry_uri=tracking_uri(data_root))
     path = uri.split(":/", 1)[1].strip("/")
@@ -149,3 +152,40 @@ def download_model(uri: str, data_root: Path, dst: Path) -> Path:
     except (MlflowException, IndexError) as exc:
         raise FileNotFoundError(f"model {uri!r} not found in {tracking_uri(data_root)}: "
                                 f"{getattr(exc, 'message', exc)}") from None
+
+
+LOG_EVERY = 25  # training steps per MLflow batch and per progress line
+
+
+class TrainingLog:
+    """One training stage's per-step values, sample images and checkpoints, sent to one MLflow run: values as
+    metrics `<prefix><name>` in batches (one call per LOG_EVERY steps, and at each checkpoint), a progress line per
+    batch on `log`, images as `samples/<name>` with their step, each checkpoint as a `checkpoints/` artifact as soon
+    as it is written. Used by rank 0 only (`tasks.training` calls back on rank 0)."""
+
+    def __init__(self, client: MlflowClient, run_id: str, prefix: str, stage: str, total_steps: int,
+                 log: logging.Logger | logging.LoggerAdapter):
+        self.client, self.run_id, self.prefix, self.stage, self.total = client, run_id, prefix, stage, total_steps
+        self.pending: list[Metric] = []
+        self.log = log
+
+    def on_step(self, step: int, values: dict[str, float]) -> None:
+        now = int(time.time() * 1000)
+        self.pending.extend(Metric(f"{self.prefix}{k}", float(v), now, step) for k, v in values.items())
+        if step % LOG_EVERY == 0 or step == self.total:
+            self.flush()
+            self.log.info("%s step %d/%d  %s", self.stage, step, self.total,
+                          "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+
+    def on_sample(self, step: int, images: dict[str, np.ndarray]) -> None:
+        for name, image in images.items():
+            self.client.log_image(self.run_id, image, key=f"samples/{name}", step=step)
+
+    def on_checkpoint(self, path: Path) -> None:
+        self.flush()
+        self.client.log_artifact(self.run_id, str(path), "checkpoints")
+
+    def flush(self) -> None:
+        for i in range(0, len(self.pending), 1000):  # MLflow takes up to 1000 metrics per call
+            self.client.log_batch(self.run_id, metrics=self.pending[i : i + 1000])
+        self.pending.clear()

@@ -1,8 +1,9 @@
-"""Training-run state shared by the trainers: device choice, seeding, RNG state, and checkpoint files written
+"""Training-run state for `tasks.training`: device choice, seeding, RNG state, checkpoint files written
 atomically and read back with `torch.load(weights_only=True)` (tensors and primitive containers only)."""
 from __future__ import annotations
 
 import random
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,3 +86,51 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+# -- finding the checkpoints a run resumes from --------------------------------------------------------------------
+
+_STEP = re.compile(r"^([a-z0-9_]+)-step(\d+)\.pt$")
+
+
+def latest_names(names: list[str], stages: tuple[str, ...]) -> dict[str, str | None]:
+    """{stage: name} for each of `stages`: of file names or paths like `<stage>-stepNNNNNN.pt`, the highest step of
+    each stage (None where there is none); other names are ignored."""
+    found: dict[str, tuple[int, str] | None] = dict.fromkeys(stages)
+    for name in names:
+        m = _STEP.match(Path(name).name)
+        if m and m[1] in found and (found[m[1]] is None or int(m[2]) > found[m[1]][0]):
+            found[m[1]] = (int(m[2]), name)
+    return {stage: (hit[1] if hit else None) for stage, hit in found.items()}
+
+
+def latest_checkpoints(folder: Path, stages: tuple[str, ...]) -> dict[str, Path | None]:
+    """{stage: path} of the highest-step `<stage>-stepNNNNNN.pt` in `folder` for each of `stages` (None where there
+    is none; a missing folder gives all None)."""
+    names = [str(p) for p in Path(folder).glob("*-step*.pt")] if Path(folder).is_dir() else []
+    return {stage: (Path(name) if name else None) for stage, name in latest_names(names, stages).items()}
+
+
+def resume_points(path: Path, system: str, stages: tuple[str, ...]) -> dict[str, Path | None]:
+    """Where a run of `system`'s stages `stages` (in training order) continues when given one checkpoint: that checkpoint
+    for its own stage, the latest checkpoint beside it for each earlier stage (a VG-net checkpoint resumes with the
+    AT-net its run trained), None for each later one (they start after it finishes).
+    Raises FileNotFoundError when missing, ValueError when it is not a checkpoint of `system` and one of `stages`
+    (naming what it is)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's
+        raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from None
+    held = (ckpt.get("system"), ckpt.get("stage")) if isinstance(ckpt, dict) else (None, None)
+    if held[0] != system or held[1] not in stages:
+        what = f"{held[0]}/{held[1]}" if held[0] else "not a talkface training checkpoint"
+        raise ValueError(f"cannot resume {system} ({', '.join(stages)}) from {path}: it is {what}")
+    stage = held[1]
+    points = latest_checkpoints(path.parent, stages)
+    points[stage] = path
+    for later in stages[stages.index(stage) + 1:]:
+        points[later] = None
+    return points

@@ -1,9 +1,9 @@
 """Landmark error of a trained AT-net on a store split (pure: no Prefect, no MLflow).
 
 For each ok clip of the split: example landmarks = the clip's first frame (PCA coefficients), MFCC windows for all of
-its frames (`storage.dataset.mfcc_windows`), one AT-net pass over the whole clip (the LSTM runs over all n frames, as
+its frames (`models.atvgnet.data.mfcc_windows`), one AT-net pass over the whole clip (the LSTM runs over all n frames, as
 the public `demo.py` does), coefficients -> crop-pixel landmarks with the checkpoint's PCA, with and without the
-paper's boost omega (`tasks.landmark_pca.BOOST`).
+paper's boost omega (`storage.landmark_pca.BOOST`).
 
 LMD (landmark distance; Chen et al. ECCV 2018, CVPR 2019): per frame, mean-centre the predicted and the true mouth
 points 48-67 separately (removing the global offset), take the Euclidean distance of each point pair, in crop pixels
@@ -30,10 +30,12 @@ import pandas as pd
 import torch
 
 from models.atvgnet.at_net import ATNet
-from storage.dataset import ClipReader, mfcc_windows, ok_clips
-from tasks.landmark_pca import LandmarkPCA
+from models.atvgnet.data import mfcc_windows
+from models.atvgnet.inference import load_atnet
+from storage.dataset import ClipReader, ok_clips
+from storage.landmark_pca import LandmarkPCA
+from tasks.checkpoint import resolve_device
 from tasks.metrics.landmarks import lmd_per_frame
-from tasks.train_atnet import load_atnet
 
 MOUTH = slice(48, 68)  # dlib points 48-67: outer and inner lip contour
 N_MOUTH = 20
@@ -78,14 +80,14 @@ def score_clip(model: ATNet, pca: LandmarkPCA, landmarks: np.ndarray, mfcc: np.n
 def evaluate_atnet(
     checkpoint: Path, store_dir: Path, split: str = "test", device: str = "auto"
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Score a `tasks.train_atnet` checkpoint on every ok clip of `store_dir`'s `split`.
+    """Score an AT-net checkpoint (or a model directory's atnet.pt) on every ok clip of `store_dir`'s `split`.
 
     Returns (per-clip DataFrame with clip_id, speaker, n_frames and the metric columns of `score_clip`,
     aggregate dict: each metric's frame-weighted mean, plus n_clips, n_frames, step). Distances in crop pixels.
     The checkpoint's own PCA is used (the basis the model was trained in), not the evaluated store's pca.npz.
     Raises ValueError when the split has no ok clip, or the store's crop size differs from the checkpoint's PCA.
     """
-    model, pca, ckpt = load_atnet(checkpoint, device)
+    model, pca, ckpt = load_atnet(checkpoint, resolve_device(device))
     clips = ok_clips(store_dir, split)
     sizes = set(clips["crop_size"].astype(int))
     if sizes != {pca.crop_size}:

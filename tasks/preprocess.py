@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from tasks import align, audio, head_pose, media
+from storage import audio
+from tasks import align, head_pose, media
 from tasks.face import FaceTracker
 
 # Bump when a change to the preprocessing changes its output: it is part of every store's version digest.

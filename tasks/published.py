@@ -69,3 +69,22 @@ def comparison_markdown(scores: dict[str, float], dataset: str, label: str = "th
     """`comparison_rows` as a markdown table."""
     rows = comparison_rows(scores, dataset, label)
     return markdown_table(rows) if rows else f"(no published numbers for {dataset})\n"
+
+
+def leaderboard_rows(scores: dict[str, dict[str, float]], dataset: str) -> list[dict[str, str]]:
+    """One row per metric that a system scored or a paper published for `dataset`: {"metric", "<system> (this
+    run)" for each system, <paper>: value or ""}. `scores` maps system -> METRICS key -> float."""
+    merged: dict[str, dict[str, str]] = {}
+    for system, values in scores.items():
+        for row in comparison_rows({k: v for k, v in values.items() if k in METRICS}, dataset,
+                                   label=f"{system} (this run)"):
+            merged.setdefault(row["metric"], {"metric": row["metric"]}).update(row)
+    columns = ["metric", *(f"{s} (this run)" for s in scores)] + [
+        p for p, by_dataset in PUBLISHED.items() if dataset in by_dataset]
+    return [{c: row.get(c, "—") for c in columns} for row in merged.values()]
+
+
+def leaderboard_markdown(scores: dict[str, dict[str, float]], dataset: str) -> str:
+    """`leaderboard_rows` as a markdown table: the systems side by side, beside the papers' numbers."""
+    rows = leaderboard_rows(scores, dataset)
+    return markdown_table(rows) if rows else f"(no scores and no published numbers for {dataset})\n"

@@ -1,5 +1,5 @@
 """AV offset and confidence by the SyncNet protocol (Chung & Zisserman 2016, "determining the lip-sync error";
-public code joonson/syncnet_python `SyncNetInstance.evaluate`), with a trained SyncNet (`tasks.train_syncnet`) or the
+public code joonson/syncnet_python `SyncNetInstance.evaluate`), with a trained SyncNet (`models.syncnet.stages`) or the
 official `syncnet_v2.model`.
 
 Protocol, for a clip of N frames at 25 fps and its MFCC (A, 13) at 100 Hz:
@@ -35,8 +35,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from models.syncnet.syncnet import SyncNet, syncnet_v2_from_state_dict
-from storage.dataset import MFCC_PER_FRAME, SYNC_FRAMES, SYNC_MFCC_ROWS, sync_audio_windows
+from models.syncnet.syncnet import SyncNet, SyncNetConfig, syncnet_v2_from_state_dict
+from models.syncnet.data import SYNC_FRAMES, SYNC_MFCC_ROWS, sync_audio_windows
+from models.weights import TRAIN_FORMAT, WEIGHTS_FORMAT, read_weights
+from storage.dataset import MFCC_PER_FRAME
 from tasks.checkpoint import resolve_device
 
 PADS = ("zeros", "valid")
@@ -140,19 +142,19 @@ def av_offset(model: SyncNet, frames: np.ndarray, mfcc: np.ndarray, max_shift: i
 
 
 def load_sync_model(path: Path | str, device: str = "auto") -> SyncNet:
-    """A SyncNet in eval mode on `device` from a `tasks.train_syncnet` checkpoint (format "talkface.syncnet/1") or
-    the official `syncnet_v2.model` state dict, read once with `torch.load(weights_only=True)`.
+    """A SyncNet in eval mode on `device` from a SyncNet training checkpoint or model-directory file
+    (`models.weights`) or the official `syncnet_v2.model` state dict, read with `torch.load(weights_only=True)`.
     Raises ValueError when the file is neither (e.g. another talkface checkpoint, or a pickled module)."""
-    from tasks.train_syncnet import CHECKPOINT_FORMAT, model_from_checkpoint
-
     try:
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as e:
         raise ValueError(f"{path}: not loadable as a weights-only checkpoint or state dict ({e})") from e
-    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
-        model = model_from_checkpoint(state)
+    if isinstance(state, dict) and state.get("format") in (TRAIN_FORMAT, WEIGHTS_FORMAT):
+        state = read_weights(path, "syncnet", "syncnet")
+        model = SyncNet(SyncNetConfig.from_dict(state["config"]["model"]))
+        model.load_state_dict(state["modules"]["syncnet"])
     elif isinstance(state, dict) and "format" in state:
         raise ValueError(f"{path}: a {state['format']!r} checkpoint, not a SyncNet")
     else:
         model = syncnet_v2_from_state_dict(state, str(path))
-    return model.to(resolve_device(device))
+    return model.eval().to(resolve_device(device))

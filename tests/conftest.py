@@ -94,3 +94,13 @@ def grid_store(tmp_path_factory) -> Path:
 
     data_root = tmp_path_factory.mktemp("data")
     return Path(build_dataset(BuildParams(raw_root=SAMPLES, data_root=data_root, workers=1, shard_size=4)))
+
+
+def train_small(store_dir: Path, out_dir: Path, system: str, stage: str, **fields):
+    """`tasks.training.train_stage` of one registered stage at its "small" preset with `fields` replaced, on the
+    CPU, in this process. Returns the TrainResult."""
+    from models.registry import get_stage
+    from tasks.training import Devices, train_stage
+
+    s = get_stage(system, stage)
+    return train_stage(system, s, s.Config.preset("small", **fields), store_dir, out_dir, Devices(accelerator="cpu"))

@@ -10,7 +10,7 @@ class `AT_net`, `code/ops.py` conv2d = Conv 3x3 without bias + BatchNorm + ReLU)
                                                                      --Linear--> (B, T, 6) PCA coefficients
 
 Each MFCC window is 28 rows (0.28 s at 100 Hz, centred on the video frame) by 12 coefficients (c1..c12; c0 dropped),
-see `storage.dataset.mfcc_windows`. Training loss: MSE on the 6 coefficients (`tasks.train_atnet`).
+see `models.atvgnet.data.mfcc_windows`. Training loss: MSE on the 6 coefficients (`models.atvgnet.stages`).
 
 One deliberate difference from the public code: the audio encoder runs on all B*T windows at once (the original
 loops over t). The maths is the same except for BatchNorm batch statistics in training mode, which are taken over

@@ -161,7 +161,7 @@ class VGNet(nn.Module):
 
     example_face: float32 (B, 3, S, S), RGB in [-1, 1] (S = cfg.image_size, 128).
     landmarks: float32 (B, T, 136), the target landmarks per frame, 68 (x, y) points flattened in the normalised
-        coordinates of `tasks.landmark_pca.normalise` (crop pixels / S * 2 - 1).
+        coordinates of `storage.landmark_pca.normalise` (crop pixels / S * 2 - 1).
     example_landmarks: float32 (B, 136), the example face's landmarks, same coordinates.
     Returns frames float32 (B, T, 3, S, S) in [-1, 1] and attention alpha float32 (B, T, 1, S, S) in [0, 1]
     (all ones when cfg.use_dma is False). T is free (training uses 16). See `forward_all` for the intermediates.

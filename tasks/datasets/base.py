@@ -61,7 +61,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 @dataclass(frozen=True)
 class DatasetProfile:
     """What a dataset's ok clips look like: the dataset checks of its Great Expectations suite (tasks/validate.py,
-    suite ``talkface_clips_<name>``) and the expected half of its dataset card (storage/card.py).
+    suite ``talkface_clips_<name>``) and the expected half of its dataset card (tasks/card.py).
 
     ranges: column → (min, max), inclusive, over manifest columns or the suite's helper columns: ``fps_source``
         (source frame rate, frames/s), ``duration_s`` (source duration, s), ``n_frames`` (frames at 25 fps),

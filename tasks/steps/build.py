@@ -80,7 +80,7 @@ def validate_store(store_dir: Path, fps: float, sample_rate: int, dataset: str) 
 @task(name="fit-landmark-pca", cache_policy=NO_CACHE)
 def fit_landmark_pca(store_dir: Path) -> Path | None:
     """Fit ATVGnet's landmark PCA on the train split into pca.npz; None when the train split has no ok clip."""
-    from tasks.landmark_pca import write_store_pca
+    from storage.landmark_pca import write_store_pca
 
     table = manifest.read(Path(store_dir) / store.MANIFEST)
     if not ((table.split == "train") & (table.status == manifest.OK)).any():

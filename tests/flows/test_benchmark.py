@@ -7,18 +7,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
 from storage import tracking
 from tasks import media
-from tests.conftest import talkface
+from tests.conftest import ROOT, talkface
 
 
 def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     data_root = tmp_path / "data root"
-    result = talkface("benchmark", "--data-root", data_root, "--steps", "40", "--size", "small", "--vgnet-steps", "6",
-                      "--vgnet-batch-size", "2", "--sync-steps", "10")
+    result = talkface("benchmark", "--data-root", data_root, "--systems", "atvgnet", "--dataset", "grid",
+                      "--preset", "small", "--set", "atvgnet.atnet.steps=40", "--set", "atvgnet.vgnet.steps=6",
+                      "--set", "atvgnet.vgnet.batch_size=2", "--sync-steps", "10")
     assert result.returncode == 0, result.stderr[-4000:]
     run_id = re.search(r"MLflow run: ([0-9a-f]{32})", result.stdout).group(1)
     assert "mlflow ui --backend-store-uri sqlite:///" in result.stdout and "127.0.0.1" in result.stdout
@@ -28,28 +30,35 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     client = MlflowClient(tracking.tracking_uri(data_root))
     parent = client.get_run(run_id)
     assert parent.info.status == "FINISHED"
-    assert parent.data.params["model"] == "atvgnet" and parent.data.params["steps"] == "40"
+    assert parent.data.params["systems"] == "['atvgnet']" and "atvgnet.atnet.steps" in parent.data.params["overrides"]
     store_version = parent.data.params["store_version"]
     [dataset] = parent.inputs.dataset_inputs
     assert dataset.dataset.name == f"grid-{store_version}" and dataset.dataset.digest == store_version
-    m = {k.removeprefix("test/grid/"): v for k, v in parent.data.metrics.items()}
+    m = {k.removeprefix("test/grid/atvgnet/"): v for k, v in parent.data.metrics.items()}
     assert m["n_clips"] == 1 and m["n_frames"] == 75  # s2/swwp2s is the bundled test speaker's clip
     assert 0 < m["lmd"] < 20 and 5 < m["psnr"] < 60 and 0 < m["ssim"] <= 1 and 0 <= m["cpbd"] <= 1
     assert m["psnr_paper"] != m["psnr"] and m["lmd_sum"] > m["lmd"] and m["fps"] > 0 and "acd" in m
     assert 0 <= m["blinks_per_s_real"] < 3  # measured on the real frames of the same clip
-    comparison = Path(client.download_artifacts(run_id, "comparison.md", str(tmp_path))).read_text()
+    comparison = Path(client.download_artifacts(run_id, "leaderboard.md", str(tmp_path))).read_text()
     assert f"| LMD (mouth) | {m['lmd']:.3f} | 1.29 |" in comparison and "| 32.15 |" in comparison
 
-    children = {r.data.tags["mlflow.runName"].split("-")[0]: r for r in client.search_runs(
-        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")}
-    assert set(children) == {"atvgnet", "syncnet", "evaluate"}
-    assert [m.step for m in client.get_metric_history(children["syncnet"].info.run_id, "train/syncnet/loss")] == \
+    def children(parent_id: str) -> dict:
+        return {r.data.tags["mlflow.runName"]: r for r in client.search_runs(
+            [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")}
+
+    nested = children(run_id)  # a run per system, and the shared SyncNet expert's training
+    assert set(nested) == {"atvgnet", "syncnet-grid"}
+    assert [m.step for m in client.get_metric_history(nested["syncnet-grid"].info.run_id, "train/syncnet/loss")] == \
         list(range(1, 11))
     assert -15 <= m["av_offset"] <= 15 and m["av_confidence"] >= 0
-    trained, scored = children["atvgnet"], children["evaluate"]
-    assert trained.info.status == scored.info.status == children["syncnet"].info.status == "FINISHED"
+    system = nested["atvgnet"]
+    assert system.data.metrics["test/grid/lmd"] == m["lmd"]
+    under = children(system.info.run_id)  # the system's training and evaluation
+    assert set(under) == {"atvgnet-grid", "evaluate-grid"}
+    trained, scored = under["atvgnet-grid"], under["evaluate-grid"]
+    assert trained.info.status == scored.info.status == nested["syncnet-grid"].info.status == "FINISHED"
     assert trained.data.params["store_version"] == store_version
-    losses = client.get_metric_history(trained.info.run_id, "train/loss")
+    losses = client.get_metric_history(trained.info.run_id, "train/atnet/loss")
     assert [m.step for m in losses] == list(range(1, 41))
     assert min(m.value for m in losses[-10:]) < losses[0].value  # it learns
     assert scored.data.metrics["test/grid/lmd"] == m["lmd"]
@@ -65,4 +74,30 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     assert artifacts == {"checkpoints/atnet-step000040.pt", "checkpoints/vgnet-step000006.pt"}
     local = Path(client.download_artifacts(trained.info.run_id, "checkpoints/atnet-step000040.pt", str(tmp_path)))
     ckpt = torch.load(local, weights_only=True)
-    assert ckpt["step"] == 40 and "model" in ckpt
+    assert ckpt["step"] == 40 and set(ckpt["modules"]) == {"atnet"}
+
+
+def test_a_dataset_whose_test_split_is_empty_stops_before_training(tmp_path):
+    """CREMA-D's four shared sample clips hold no test-split actor: the benchmark says so and trains nothing."""
+    raw = ROOT.parent / "shared" / "data" / "samples" / "crema_d"
+    if not raw.is_dir():
+        pytest.skip("no shared CREMA-D samples in this clone")
+    data_root = tmp_path / "data"
+    result = talkface("benchmark", "--data-root", data_root, "--dataset", "crema_d", "--raw-root", raw,
+                      "--preset", "small", "--steps", "1", "--sync-steps", "0")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "no ok clip in the test split (crema_d: its test speakers: 1015, 1020" in result.stderr
+    assert not (data_root / "runs").exists()  # nothing trained
+
+
+def test_bad_benchmark_requests_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    for args, message in ((("--systems", "syncnet"), "'atvgnet'"),
+                          (("--dataset", "crema_d"), "needs --raw-root"),
+                          (("--set", "atvgnet.vgnet.use_dma=false"), "VGNetTrainConfig has no field 'use_dma'")):
+        result = CliRunner().invoke(app, ["benchmark", "--data-root", str(tmp_path / "data"), *args])
+        assert result.exit_code == 2 and message in result.stderr, (args, result.output[-2000:])
+    assert not (tmp_path / "data").exists()

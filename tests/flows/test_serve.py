@@ -4,6 +4,7 @@ loopback ports, `talkface serve` serves the deployments against that server, and
 runs visible through the MLflow server."""
 from __future__ import annotations
 
+import json
 import os
 import queue
 import socket
@@ -94,14 +95,15 @@ def test_ui_serve_and_a_one_click_run(tmp_path):
             assert [s.schedule.cron for s in build.schedules] == ["0 3 * * 1"] and not one_click.schedules
             form = one_click.parameter_openapi_schema["definitions"]["BenchmarkParams"]["properties"]
             choices = {k: v.get("enum", [v.get("const")]) for k, v in form.items() if "enum" in v or "const" in v}
-            assert choices["dataset"] == ["grid"] and "atnet" in choices["model"]  # dropdowns in the UI form
-            assert choices["size"] == ["auto", "paper", "small"]
+            assert set(choices["dataset"]) == {"grid", "crema_d", "lrw", "tcd_timit"}  # dropdowns in the UI form
+            assert choices["preset"] == ["auto", "paper", "small"]
+            assert "atvgnet" in json.dumps(form["systems"])  # a multi-select of the registry's systems
             assert all(field.get("description") for field in form.values())
 
             run = run_deployment("train_and_benchmark/one-click", timeout=900, poll_interval=3, as_subflow=False,
                                  parameters={"params": {"raw_root": str(SAMPLES), "data_root": str(data_root),
-                                                        "model": "atnet", "size": "small", "steps": 10,
-                                                        "batch_size": 4}})
+                                                        "preset": "small", "steps": 3, "sync_steps": 0,
+                                                        "overrides": {"atvgnet.vgnet.batch_size": 2}}})
             assert run.state.is_completed(), run.state
 
             async def artifacts():
@@ -114,7 +116,7 @@ def test_ui_serve_and_a_one_click_run(tmp_path):
             published = {a.key: a for a in asyncio.run(artifacts())}
         assert set(published) == {"benchmark", "evaluation", "build-counts"}
         assert published["benchmark"].type == "markdown" and "| 1.29 |" in published["benchmark"].data
-        assert "test/grid/lmd_mouth" in published["evaluation"].data
+        assert "test/grid/lmd" in published["evaluation"].data
 
         client = MlflowClient(f"http://127.0.0.1:{mlflow_port}")  # through the MLflow server, as the UI reads it
         experiment = client.get_experiment_by_name("talkface")
@@ -122,8 +124,8 @@ def test_ui_serve_and_a_one_click_run(tmp_path):
         parents = [r for r in runs if r.data.tags.get("flow") == "train_and_benchmark"]
         assert len(parents) == 1 and parents[0].info.status == "FINISHED"
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-        assert sorted(r.info.status for r in children) == ["FINISHED", "FINISHED"]
-        assert "test/grid/lmd_mouth" in parents[0].data.metrics
+        assert [(r.info.run_name, r.info.status) for r in children] == [("atvgnet", "FINISHED")]
+        assert "test/grid/atvgnet/lmd" in parents[0].data.metrics
     finally:
         if served is not None:
             stop(served)

@@ -5,8 +5,9 @@ import torch
 import zarr
 
 from storage import manifest
-from storage.dataset import ATNetDataset, StepBatchSampler, make_dataloader, mfcc_windows, ok_clips
-from tasks import landmark_pca
+from models.atvgnet.data import ATNetDataset, mfcc_windows
+from storage.dataset import StepBatchSampler, make_dataloader, ok_clips
+from storage import landmark_pca
 
 
 def test_mfcc_windows_follow_atvgnet_indexing():
@@ -33,6 +34,17 @@ def test_step_batch_sampler_resumes_exactly():
     other = [b for _, b in zip(range(5), StepBatchSampler(23, 4, seed=8))]
     assert other != stream[:5]
 
+
+
+def test_ranks_split_each_global_batch_and_resume_alike():
+    one = [b for _, b in zip(range(12), StepBatchSampler(23, 4, seed=7))]
+    ranks = [[b for _, b in zip(range(12), StepBatchSampler(23, 4, seed=7, rank=r, world_size=2))] for r in (0, 1)]
+    assert all(len(b) == 2 for b in ranks[0] + ranks[1])
+    assert [r0 + r1 for r0, r1 in zip(*ranks)] == one  # two ranks together take exactly the one-process batches
+    resumed = [b for _, b in zip(range(4), StepBatchSampler(23, 4, seed=7, start_step=8, rank=1, world_size=2))]
+    assert resumed == ranks[1][8:12]
+    with pytest.raises(ValueError, match="split evenly"):
+        StepBatchSampler(23, 5, world_size=2)
 
 @pytest.fixture(scope="module")
 def dataset(grid_store) -> ATNetDataset:

@@ -28,7 +28,7 @@ def test_the_datasets_refuse_a_store_without_its_card(cardless_store):
     assert store.build_command(cardless_store) == expected
 
 
-@pytest.mark.parametrize("command", [("train", "--model", "atnet", "--steps", "1"), ("evaluate", "--model", "atvgnet")])
+@pytest.mark.parametrize("command", [("train", "--system", "atvgnet", "--steps", "1"), ("evaluate",)])
 def test_train_and_evaluate_refuse_a_store_without_its_card(cardless_store, tmp_path, command):
     data_root = tmp_path / "mlflow-root"
     result = talkface(*command, "--store", cardless_store, "--data-root", data_root)

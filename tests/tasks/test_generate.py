@@ -1,4 +1,4 @@
-"""ATVGnet cascade inference (`tasks.generate`) on real inputs only.
+"""Inference (`tasks.generate`, with ATVGnet's generator `models.atvgnet.generator`) on real inputs only.
 
 Inputs are made with ffmpeg from the bundled GRID clips: a still face image (a frame of s1/bbaf2n, also as a large
 JPEG), speech from other clips (an .mpg used as is, a 44.1 kHz stereo wav, a 3.7 s 22.05 kHz mono .m4a — the 3 s
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import cv2
 import ffmpeg
 import numpy as np
 import pytest
@@ -20,11 +21,14 @@ import torch
 from models.atvgnet.at_net import ATNetConfig
 from models.atvgnet.vg_net import VGNet, VGNetConfig
 from storage.dataset import ClipReader, ok_clips
-from tasks import audio, media
-from tasks.generate import (GenerateError, generate, load_vgnet, n_video_frames, predict_landmarks, prepare_audio,
-                            prepare_face, render_frames, write_video)
-from tasks.landmark_pca import normalise
-from tasks.train_atnet import TrainConfig, load_atnet, train_atnet
+from storage import audio
+from tasks import media
+from models.atvgnet.generator import ATVGnetGenerator, predict_landmarks, render_frames
+from models.atvgnet.inference import load_atnet
+from storage.landmark_pca import normalise
+from tasks.generate import (GenerateError, generate, n_video_frames, paste_back, prepare_audio, prepare_face,
+                            prepare_photo, write_video)
+from tests.conftest import train_small
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "grid"
 FACE_CLIP, FACE_FRAME = "s1/bbaf2n", 10
@@ -63,15 +67,20 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def atnet_ckpt(grid_store, tmp_path_factory) -> Path:
-    config = TrainConfig(steps=5, batch_size=4, stride=30, checkpoint_every=0, device="cpu", cpu_threads=1,
-                         model=ATNetConfig.preset("small"))
-    return train_atnet(grid_store, tmp_path_factory.mktemp("atnet"), config).last_checkpoint
+    return train_small(grid_store, tmp_path_factory.mktemp("atnet"), "atvgnet", "atnet", steps=5, batch_size=4,
+                       stride=30, checkpoint_every=0).last_checkpoint
 
 
 @pytest.fixture
 def vgnet() -> VGNet:
     torch.manual_seed(0)
     return VGNet(VGNetConfig.preset("small")).eval()
+
+
+@pytest.fixture
+def generator(atnet_ckpt, vgnet) -> ATVGnetGenerator:
+    atnet, pca, _ = load_atnet(atnet_ckpt, "cpu")
+    return ATVGnetGenerator(atnet, pca, vgnet)
 
 
 @pytest.fixture(scope="module")
@@ -152,17 +161,16 @@ def test_prepare_audio_errors(files, tmp_path):
 def test_predict_landmarks(atnet_ckpt, face, files):
     _, example = face
     _, mfcc, n = prepare_audio(files["odd_m4a"])
-    boosted = predict_landmarks(atnet_ckpt, example, mfcc, n, boost=True, device="cpu")
-    plain = predict_landmarks(atnet_ckpt, example, mfcc, n, boost=False, device="cpu")
+    model, pca, _ = load_atnet(atnet_ckpt, "cpu")
+    boosted = predict_landmarks(model, pca, example, mfcc, n, boost=True)
+    plain = predict_landmarks(model, pca, example, mfcc, n, boost=False)
     assert boosted.dtype == np.float32 and boosted.shape == (n, 68, 2) == plain.shape and n == 93
     assert np.isfinite(boosted).all() and (boosted > -64).all() and (boosted < 192).all()
     # the PCA reconstruction: plain = pca.from_pca(model output); the boost scales components 1-5 only
-    model, pca, _ = load_atnet(atnet_ckpt, "cpu")
     coeffs_plain, coeffs_boosted = pca.to_pca(plain), pca.to_pca(boosted)
     np.testing.assert_allclose(coeffs_boosted, coeffs_plain * [1.0, 2.2, 2.4, 2.6, 2.8, 3.0], atol=1e-4)
     # one LSTM pass over the whole utterance: it is causal, so the first 16 frames alone give the same output
-    np.testing.assert_allclose(predict_landmarks(atnet_ckpt, example, mfcc, 16, boost=False, device="cpu"),
-                               plain[:16], atol=1e-4)
+    np.testing.assert_allclose(predict_landmarks(model, pca, example, mfcc, 16, boost=False), plain[:16], atol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------------- frames
@@ -245,12 +253,13 @@ def test_write_video_pads_and_trims_to_the_audio(tmp_path, files):
 
 
 @pytest.mark.parametrize("speech", ["speech_mpg", "stereo_wav", "odd_m4a"])
-def test_generate_writes_a_playable_mp4(speech, files, atnet_ckpt, vgnet, tmp_path):
+def test_generate_writes_a_playable_mp4(speech, files, generator, tmp_path):
     out = tmp_path / "sub" / "talking.mp4"
-    result = generate(files["face"], files[speech], out, atnet_ckpt, vgnet, device="cpu")
+    result = generate(files["face"], files[speech], out, generator, crop_only=True)
     wave = media.decode_audio(files[speech])
     n = n_video_frames(len(wave))
     assert result["frames"] == n and result["fps"] == 25 and result["seconds"] == pytest.approx(n / 25)
+    assert result["size"] == (128, 128)
     decoded = check_mp4(out, wave)
     # the ORIGINAL audio is muxed: back at 16 kHz it is the input's speech
     m = min(len(wave), len(decoded.audio))
@@ -259,28 +268,65 @@ def test_generate_writes_a_playable_mp4(speech, files, atnet_ckpt, vgnet, tmp_pa
     assert np.corrcoef(decoded.audio[lag : lag + m - 2000], wave[1000 : m - 1000])[0, 1] > 0.9
 
 
-def test_generate_from_a_vgnet_checkpoint(files, atnet_ckpt, vgnet, tmp_path):
-    path = tmp_path / "vgnet.pt"
-    # the layout tasks.train_vgnet writes ("talkface.vgnet/1"), reduced to what inference reads
-    torch.save({"format": "talkface.vgnet/1", "generator_config": vgnet.cfg.to_dict(),
-                "generator": vgnet.state_dict()}, path)
-    loaded = load_vgnet(path, "cpu")
-    assert loaded.cfg == vgnet.cfg and not loaded.training
-    assert all(torch.equal(v, vgnet.state_dict()[k]) for k, v in loaded.state_dict().items())
-    result = generate(files["face"], files["odd_m4a"], tmp_path / "out.mp4", atnet_ckpt, path, device="cpu")
+def test_generate_pastes_the_face_back_into_the_photo(files, generator, tmp_path):
+    photo = prepare_photo(files["face"])
+    out = tmp_path / "photo talking.mp4"
+    result = generate(files["face"], files["odd_m4a"], out, generator)
+    assert result["size"] == (360, 288) and result["frames"] == 93  # the photo's own resolution
+    video = media.decode(out)
+    assert video.frames.shape == (93, 288, 360, 3)
+    # where the crop does not reach, the video is the photo (up to H.264); inside, it is the generated face
+    inside = np.zeros((288, 360), bool)
+    corners = cv2.transform(np.array([[[0, 0], [127, 0], [127, 127], [0, 127]]], np.float64),
+                            cv2.invertAffineTransform(photo.transform))[0].astype(np.int32)
+    cv2.fillConvexPoly(inside.view(np.uint8), corners, 1)
+    grown = cv2.dilate(inside.view(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    outside_error = np.abs(video.frames[10].astype(int) - photo.rgb.astype(int))[~grown].mean()
+    inside_error = np.abs(video.frames[10].astype(int) - photo.rgb.astype(int))[inside].mean()
+    assert outside_error < 3 and inside_error > 3 * outside_error, (outside_error, inside_error)
+
+
+def test_paste_back_inverts_the_crop_transform(files):
+    photo = prepare_photo(files["face"])
+    # pasting the photo's own crop back gives the photo again inside the crop (up to two bilinear resamplings)
+    back = paste_back(photo.rgb, photo.face[None], photo.transform, feather=0)[0]
+    assert back.shape == photo.rgb.shape and back.dtype == np.uint8
+    x, y = cv2.transform(photo.landmarks[None, 30:31].astype(np.float64),
+                         cv2.invertAffineTransform(photo.transform))[0, 0].astype(int)  # the nose tip, photo pixels
+    patch = np.s_[y - 20 : y + 20, x - 20 : x + 20]
+    assert np.abs(back[patch].astype(int) - photo.rgb[patch].astype(int)).mean() < 6
+    white = np.full((1, 128, 128, 3), 255, np.uint8)
+    blended = paste_back(np.zeros_like(photo.rgb), white, photo.transform, feather=8)[0, ..., 0]
+    assert blended[y, x] == 255 and blended[0, 0] == 0 and 0 < np.median(blended[(blended > 0) & (blended < 255)])
+
+
+def test_generator_loads_from_a_model_directory(files, atnet_ckpt, vgnet, tmp_path):
+    # a model directory's atnet.pt and vgnet.pt (models.weights), as tasks.model_dir.export_model writes them
+    atnet = torch.load(atnet_ckpt, weights_only=True)
+    torch.save({**{k: atnet[k] for k in ("system", "stage", "step", "modules", "config", "extra", "store_dir")},
+                "format": "talkface.weights/1"}, tmp_path / "atnet.pt")
+    torch.save({"format": "talkface.weights/1", "system": "atvgnet", "stage": "vgnet",
+                "config": {"generator": vgnet.cfg.to_dict()}, "modules": {"generator": vgnet.state_dict()}},
+               tmp_path / "vgnet.pt")
+    loaded = ATVGnetGenerator.load(tmp_path, "cpu")
+    assert loaded.vgnet.cfg == vgnet.cfg and not loaded.vgnet.training and not loaded.atnet.training
+    assert all(torch.equal(v, vgnet.state_dict()[k]) for k, v in loaded.vgnet.state_dict().items())
+    result = generate(files["face"], files["odd_m4a"], tmp_path / "out.mp4", loaded, crop_only=True)
     assert result["frames"] == 93 and (tmp_path / "out.mp4").stat().st_size > 0
+    (tmp_path / "vgnet.pt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"atvgnet/vgnet weights not found: .*vgnet\.pt"):
+        ATVGnetGenerator.load(tmp_path, "cpu")
+    (tmp_path / "vgnet.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable weights-only torch file"):
+        ATVGnetGenerator.load(tmp_path, "cpu")
 
 
-def test_generate_errors(files, atnet_ckpt, vgnet, tmp_path):
+def test_generate_errors(files, generator, tmp_path):
     out = tmp_path / "out.mp4"
-    with pytest.raises(GenerateError, match=r"AT-net checkpoint not found: .*nope\.pt"):
-        generate(files["face"], files["odd_m4a"], out, tmp_path / "nope.pt", vgnet)
-    with pytest.raises(GenerateError, match=r"VG-net checkpoint not found: .*nope\.pt"):
-        generate(files["face"], files["odd_m4a"], out, atnet_ckpt, tmp_path / "nope.pt")
-    with pytest.raises(GenerateError, match=r"cannot load VG-net checkpoint"):
-        generate(files["face"], files["odd_m4a"], out, atnet_ckpt, files["text"])
     with pytest.raises(GenerateError, match="no face found"):
-        generate(files["noface"], files["odd_m4a"], out, atnet_ckpt, vgnet)
+        generate(files["noface"], files["odd_m4a"], out, generator)
     with pytest.raises(GenerateError, match="cannot read audio"):
-        generate(files["face"], files["text"], out, atnet_ckpt, vgnet)
+        generate(files["face"], files["text"], out, generator)
+    with pytest.raises(GenerateError, match="cannot read image"):
+        generate(tmp_path / "nope.jpg", files["odd_m4a"], out, generator)
     assert not out.exists()

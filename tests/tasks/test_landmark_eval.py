@@ -5,7 +5,7 @@ import pytest
 from models.atvgnet import ATNetConfig
 from storage.dataset import ok_clips
 from tasks.landmark_eval import evaluate_atnet, landmark_distance
-from tasks.train_atnet import TrainConfig, train_atnet
+from tests.conftest import train_small
 
 TINY = ATNetConfig(audio_channels=(8, 8, 16, 16, 16), audio_hidden=64, audio_features=32,
                    landmark_hidden=32, landmark_features=32, lstm_hidden=32)
@@ -40,8 +40,8 @@ def test_lmd_of_one_moved_point():
 
 @pytest.fixture(scope="module")
 def evaluation(grid_store, tmp_path_factory):
-    config = TrainConfig(steps=20, batch_size=8, lr=3e-3, checkpoint_every=0, cpu_threads=1, device="cpu", model=TINY)
-    result = train_atnet(grid_store, tmp_path_factory.mktemp("atnet-eval"), config)
+    result = train_small(grid_store, tmp_path_factory.mktemp("atnet-eval"), "atvgnet", "atnet", steps=20, batch_size=8,
+                         lr=3e-3, checkpoint_every=0, model=TINY)
     return evaluate_atnet(result.last_checkpoint, grid_store, "test", device="cpu")
 
 

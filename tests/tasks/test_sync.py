@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.syncnet import SyncNet, SyncNetConfig
+from models.syncnet import SyncNet, SyncNetConfig, SyncNetTrainConfig
 from storage.dataset import ClipReader, ok_clips
 from tasks.sync import SyncResult, av_offset, delay_mfcc, load_sync_model
-from tasks.train_syncnet import SyncNetTrainConfig, save_checkpoint, train_syncnet
+from tests.conftest import train_small
 
 
 class Stub(torch.nn.Module):
@@ -112,9 +112,10 @@ def test_input_errors():
 
 def test_load_sync_model_reads_both_kinds(tmp_path):
     model = SyncNet(SyncNetConfig.preset("small"))
-    opt = torch.optim.Adam(model.parameters())
-    ours = save_checkpoint(tmp_path / "ours.pt", model=model, optimizer=opt, step=0,
-                           config=SyncNetTrainConfig.preset("small"), store_dir=tmp_path)
+    ours = tmp_path / "ours.pt"  # the layout of a model directory's syncnet.pt (models.weights)
+    torch.save({"format": "talkface.weights/1", "system": "syncnet", "stage": "syncnet", "step": 0,
+                "config": SyncNetTrainConfig.preset("small").to_dict(), "modules": {"syncnet": model.state_dict()},
+                "extra": {}, "store_dir": str(tmp_path)}, ours)
     loaded = load_sync_model(ours, "cpu")
     assert loaded.cfg == SyncNetConfig.preset("small") and not loaded.training
     official = SyncNet(SyncNetConfig.preset("paper")).state_dict()
@@ -122,19 +123,18 @@ def test_load_sync_model_reads_both_kinds(tmp_path):
                tmp_path / "syncnet_v2.model", _use_new_zipfile_serialization=False)
     v2 = load_sync_model(tmp_path / "syncnet_v2.model", "cpu")
     assert v2.cfg == SyncNetConfig.preset("paper") and v2.cfg.crop == "face"
-    torch.save({"format": "talkface.atnet/1", "step": 0}, tmp_path / "atnet.pt")
-    with pytest.raises(ValueError, match="atnet"):
+    torch.save({"format": "talkface.train/1", "system": "atvgnet", "stage": "atnet", "step": 0}, tmp_path / "atnet.pt")
+    with pytest.raises(ValueError, match="atvgnet/atnet weights, not syncnet/syncnet"):
         load_sync_model(tmp_path / "atnet.pt")
 
 
-SHIFT_RUN = SyncNetTrainConfig.preset("small", steps=400, batch_size=32, lr=1e-3, checkpoint_every=0, cpu_threads=1,
-                                      device="cpu", seed=0)
+SHIFT_RUN = dict(steps=400, batch_size=32, lr=1e-3, checkpoint_every=0, seed=0)
 DELAYS = (-4, 0, 4)
 
 
 @pytest.fixture(scope="module")
 def trained(grid_store, tmp_path_factory):
-    result = train_syncnet(grid_store, tmp_path_factory.mktemp("sync"), SHIFT_RUN)
+    result = train_small(grid_store, tmp_path_factory.mktemp("sync"), "syncnet", "syncnet", **SHIFT_RUN)
     return load_sync_model(result.last_checkpoint, "cpu"), result
 
 

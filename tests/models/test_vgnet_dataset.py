@@ -6,8 +6,9 @@ import pytest
 import torch
 import zarr
 
-from storage.dataset import StepBatchSampler, VGNetDataset, make_dataloader, ok_clips
-from tasks.landmark_pca import normalise
+from models.atvgnet.data import VGNetDataset
+from storage.dataset import StepBatchSampler, make_dataloader, ok_clips
+from storage.landmark_pca import normalise
 
 
 @pytest.fixture(scope="module")

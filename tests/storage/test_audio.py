@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks import audio, media
+from storage import audio
+from tasks import media
 
 
 def test_mfcc_shape_rate_and_log_energy(sample_clip):

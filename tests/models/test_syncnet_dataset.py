@@ -6,8 +6,8 @@ import pytest
 import torch
 import zarr
 
-from storage.dataset import (StepBatchSampler, SyncNetDataset, make_dataloader, ok_clips, sync_audio_windows,
-                             sync_mfcc_window)
+from models.syncnet.data import SyncNetDataset, sync_audio_windows, sync_mfcc_window
+from storage.dataset import StepBatchSampler, make_dataloader, ok_clips
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
-"""Score a trained ATVGnet cascade on a store split with the papers' metrics (pure: no Prefect, no MLflow).
+"""Score any trained system's `Generator` on a store split with the papers' metrics (pure: no Prefect, no MLflow).
 
 Per ok clip of the split (the protocol of Chen et al. CVPR 2019, Sec. 4, on this project's store): the clip's first
-aligned face crop is the still image (with its stored landmarks); AT-net turns the clip's MFCC into landmarks (boost
-ω as the public demo), VG-net renders 128×128 frames; the ground truth is the clip's own aligned crops, cropped
+aligned crop is the still image (with its stored landmarks), the clip's 16 kHz audio is the speech, and the
+generator renders the clip's length in frames (ATVGnet: AT-net turns the audio's MFCC into landmarks, boost ω as
+the public demo, VG-net renders 128×128 frames); the ground truth is the clip's own aligned crops, cropped
 identically. Then, with `tasks.metrics`:
   psnr, ssim              default float arithmetic on uint8 frames, range 255
   psnr_paper, ssim_paper  the published scripts' uint8 arithmetic and resizing (`tasks.metrics.image`)
@@ -13,7 +14,8 @@ identically. Then, with `tasks.metrics`:
   blinks_per_s, blink_duration_s   from the generated frames' eye aspect ratio (pooled over the split's clips);
                           blinks_per_s_real, blink_duration_s_real the same on the real frames
   av_offset, av_confidence  SyncNet protocol on the generated frames' mouth crops (only with a sync model)
-  fps                     cascade frames per second (AT-net + VG-net, without the metrics), over the split
+  fps                     generated frames per second (the generator from audio to frames, without the
+                          metrics), over the split
 Frames where dlib finds no face are left out of the landmark metrics and counted (`lmd_missing`).
 """
 from __future__ import annotations
@@ -28,7 +30,6 @@ import pandas as pd
 from storage.dataset import ClipReader, ok_clips
 from tasks import align
 from tasks.face import FaceTracker
-from tasks.generate import load_atnet_checkpoint, load_vgnet, predict_landmarks, render_frames
 from tasks.metrics import acd, blink_statistics, cpbd, eye_aspect_ratio, lmd, psnr, psnr_paper_uint8, ssim, ssim_paper
 
 # (faces uint8 (N, 128, 128, 3), mouths uint8 (N, 64, 64, 3), mfcc float32 (A, 13)) -> (AV offset, confidence)
@@ -89,40 +90,39 @@ def pooled_blinks(ears: list[np.ndarray | None]) -> tuple[float, float]:
     return stats.blinks_per_second, stats.median_duration_s
 
 
-def evaluate_atvgnet(atnet_checkpoint: Path, vgnet_checkpoint: Path, store_dir: Path, split: str = "test",
-                     device: str = "auto", sync: SyncFn | None = None, max_clips: int | None = None,
-                     on_clip: Callable[[str, np.ndarray, np.ndarray, np.ndarray], None] | None = None,
-                     ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Score the cascade on every ok clip of `store_dir`'s `split` (the first `max_clips`, sorted by clip_id, when
-    given). on_clip(clip_id, generated, real, audio int16 16 kHz) is called per clip (e.g. to write sample videos).
+def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | None = None,
+             max_clips: int | None = None,
+             on_clip: Callable[[str, np.ndarray, np.ndarray, np.ndarray], None] | None = None,
+             ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Score a loaded `models.system.Generator` on every ok clip of `store_dir`'s `split` (the first `max_clips`,
+    sorted by clip_id, when given); the store's face crops are the ground truth. on_clip(clip_id, generated, real,
+    audio int16 16 kHz) is called per clip (e.g. to write sample videos).
 
     Returns (per-clip DataFrame: clip_id, speaker, n_frames and the module docstring's metric columns, aggregate
     dict: frame-weighted means of the per-clip metrics, the pooled blink statistics, fps, n_clips, n_frames).
-    Raises ValueError when the split has no ok clip.
+    Raises ValueError when the split has no ok clip, or the generator renders another crop than the store's "face"
+    (the landmark metrics are in face-crop pixels).
     """
-    atnet = load_atnet_checkpoint(atnet_checkpoint, device)
-    vgnet = load_vgnet(vgnet_checkpoint, device)
+    if generator.crop.field != "face":
+        raise ValueError(f"evaluation scores generators of the store's face crops, not {generator.crop.field}")
     clips = ok_clips(store_dir, split).sort_values("clip_id")
     if max_clips is not None:
         clips = clips.head(max_clips)
     reader, tracker = ClipReader(store_dir), FaceTracker()
     first = clips.iloc[0]  # one untimed pass first: the timed fps leaves out one-off start-up costs
-    first_points = reader.landmarks(first)[0]
-    render_frames(vgnet, reader.faces(first)[0], first_points,
-                  predict_landmarks(atnet, first_points, reader.mfcc(first), 16, device=device))
+    generator(reader.faces(first)[0], reader.landmarks(first)[0], reader.audio(first), 16)
     rows, ears, ears_real, seconds = [], [], [], 0.0
     for row in clips.itertuples(index=False):
-        real, real_points, mfcc = reader.faces(row), reader.landmarks(row), reader.mfcc(row)
+        real, real_points, mfcc, audio = reader.faces(row), reader.landmarks(row), reader.mfcc(row), reader.audio(row)
         start = time.perf_counter()
-        predicted = predict_landmarks(atnet, real_points[0], mfcc, len(real), device=device)
-        generated = render_frames(vgnet, real[0], real_points[0], predicted)
+        generated = generator(real[0], real_points[0], audio, len(real))
         seconds += time.perf_counter() - start
         metrics, ear = score_clip(generated, real, real_points[0], mfcc, tracker, sync)
         rows.append({"clip_id": row.clip_id, "speaker": row.speaker, "n_frames": int(row.n_frames), **metrics})
         ears.append(ear["ear"])
         ears_real.append(ear["ear_real"])
         if on_clip is not None:
-            on_clip(row.clip_id, generated, real, reader.audio(row))
+            on_clip(row.clip_id, generated, real, audio)
     per_clip = pd.DataFrame(rows)
     weights = per_clip["n_frames"].to_numpy(np.float64)
     metric_cols = [c for c in per_clip.columns if c not in ("clip_id", "speaker", "n_frames")]

@@ -1,4 +1,4 @@
-"""Scoring a cascade on the sample store (`tasks.evaluate_atvgnet`): real frames scored against themselves give the
+"""Scoring a generator on the sample store (`tasks.evaluation`): real frames scored against themselves give the
 metrics' ideal values, and a tiny trained cascade gives a complete per-clip table and aggregates."""
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from models.atvgnet.at_net import ATNetConfig
+from models.registry import get_system
 from storage.dataset import ClipReader, ok_clips
-from tasks import cascade
-from tasks.evaluate_atvgnet import evaluate_atvgnet, mouth_crops, score_clip
+from tasks.evaluation import evaluate, mouth_crops, score_clip
 from tasks.face import FaceTracker
-from tasks.train_atnet import TrainConfig, train_atnet
-from tasks.train_vgnet import VGNetTrainConfig, train_vgnet
+from tasks.model_dir import export_model, load_generator
+from tests.conftest import train_small
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +40,12 @@ def test_mouth_crops_match_the_build(test_clip):
 
 
 def test_evaluate_a_tiny_cascade(grid_store, tmp_path):
-    atnet = train_atnet(grid_store, tmp_path, TrainConfig(model=ATNetConfig.preset("small"), steps=2, batch_size=2,
-                                                          cpu_threads=1, device="cpu"))
-    vgnet = train_vgnet(grid_store, tmp_path, VGNetTrainConfig.preset("small", steps=2, batch_size=1, sample_every=0,
-                                                                      cpu_threads=1, device="cpu"))
-    model_dir = cascade.export_model(atnet.last_checkpoint, vgnet.last_checkpoint, tmp_path / "model")
+    atnet = train_small(grid_store, tmp_path, "atvgnet", "atnet", steps=2, batch_size=2)
+    vgnet = train_small(grid_store, tmp_path, "atvgnet", "vgnet", steps=2, batch_size=1, sample_every=0)
+    model_dir = export_model(get_system("atvgnet"), {"atnet": atnet.last_checkpoint, "vgnet": vgnet.last_checkpoint},
+                             tmp_path / "model")
     seen = []
-    per_clip, aggregate = evaluate_atvgnet(*cascade.model_files(model_dir), grid_store, "test", device="cpu",
+    per_clip, aggregate = evaluate(load_generator(model_dir, "cpu"), grid_store, "test",
                                            on_clip=lambda clip_id, gen, real, audio: seen.append(
                                                (clip_id, gen.shape, real.shape, audio.dtype, len(audio))))
     assert list(per_clip["clip_id"]) == ["s2/swwp2s"] and seen[0][:4] == ("s2/swwp2s", (75, 128, 128, 3),

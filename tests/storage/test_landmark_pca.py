@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks import landmark_pca as lp
+from storage import landmark_pca as lp
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "samples" / "lrw" / "ABOUT_00001_00001.npy"
 CROP = 128

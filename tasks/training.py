@@ -1,0 +1,246 @@
+"""The one training loop of every stage of every system, on Lightning Fabric (pure: no Prefect, no MLflow; the
+caller logs through `on_step`, `on_sample` and `on_checkpoint`).
+
+Fabric gives the devices (accelerator auto/cpu/cuda), the precision (`bf16-mixed` on GPU, float32 on CPU) and DDP
+over several processes, GPUs or nodes (started by `tasks.launch`, or by `fabric run` / `torchrun` / SLURM yourself).
+The loop keeps what makes a run reproducible and resumable (`../shared/specs/systems.md`):
+- every generator seeded before the modules are built; batches in a seeded per-step order
+  (`storage.dataset.StepBatchSampler`), rank-aware: N ranks together take the global batch one process takes, and
+  BatchNorm statistics are taken over the global batch (`tasks.sync_batchnorm`), so N processes compute the losses
+  of one (up to float reduction order);
+- checkpoints `<out_dir>/<stage>-stepNNNNNN.pt` every `checkpoint_every` steps and at the end, written by rank 0
+  (atomic rename), holding only tensors and primitive containers, read back with `torch.load(weights_only=True)`:
+      format "talkface.train/1"   system, stage   step
+      modules {name: state dict}   optimizers {name: state dict}
+      config  the stage config's to_dict()   extra  the stage's `extra_state` (e.g. AT-net's PCA basis)
+      rng  rank 0's {"torch", "cuda", "numpy", "python"} states   store_dir  str
+- resuming restores all of it, continues at the saved step with the batches an uninterrupted run would have drawn,
+  and refuses a checkpoint of another system or stage, or a config that differs outside the fields that may
+  (`models.config.RESUME_MAY_DIFFER` and the stage's `resume_may_differ`).
+Logged values are averaged over ranks; `on_*` callbacks run on rank 0 only.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from lightning_fabric import Fabric
+
+from models.config import RESUME_MAY_DIFFER
+from models.system import Stage
+from storage.dataset import StepBatchSampler, make_dataloader
+from tasks import checkpoint
+from tasks.checkpoint import rng_state, seed_everything, set_rng_state
+
+FORMAT = "talkface.train/1"
+ACCELERATORS = ("auto", "cpu", "cuda")
+STRATEGIES = ("auto", "ddp")
+
+
+@dataclass(frozen=True)
+class Devices:
+    """Where a stage trains (not part of its config: a run may resume elsewhere).
+
+    accelerator: "auto" (cuda when available), "cpu" or "cuda". devices: processes (GPUs) per node.
+    num_nodes: machines. strategy: "auto" (one process; DDP when devices x num_nodes > 1) or "ddp".
+    precision: "auto" (bf16-mixed on cuda, 32-true on cpu) or any Fabric precision.
+    """
+
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "auto"
+
+    @property
+    def world_size(self) -> int:
+        return self.devices * self.num_nodes
+
+    def fabric(self) -> Fabric:
+        """A Fabric for these devices (not launched)."""
+        accelerator = self.accelerator
+        if accelerator == "auto":
+            accelerator = "cuda" if torch.cuda.is_available() else "cpu"
+        precision = self.precision if self.precision != "auto" else ("bf16-mixed" if accelerator == "cuda"
+                                                                      else "32-true")
+        strategy = "ddp" if self.strategy == "ddp" or self.world_size > 1 else "auto"
+        return Fabric(accelerator=accelerator, devices=self.devices, num_nodes=self.num_nodes, strategy=strategy,
+                      precision=precision)
+
+
+@dataclass
+class TrainResult:
+    """What a `train_stage` call did (on rank 0; other ranks return the same losses).
+
+    step: steps done in total (== config.steps). losses: (step, {name: value}) of each step this call ran.
+    checkpoints: paths written by this call, in order; last_checkpoint: the final one. seconds: wall time of the
+    call; step_seconds: mean wall time of one step (data + updates) over the steps after the first (which includes
+    start-up). n_samples: training samples in the split. device: where rank 0 ran. batch_size: the global batch.
+    world_size: processes.
+    """
+
+    step: int
+    losses: list[tuple[int, dict[str, float]]]
+    checkpoints: list[Path]
+    last_checkpoint: Path
+    seconds: float
+    step_seconds: float
+    n_samples: int
+    device: str
+    batch_size: int
+    world_size: int
+
+    @property
+    def samples_per_second(self) -> float:
+        """Training samples (all ranks) per second of step time."""
+        return self.batch_size / self.step_seconds if self.step_seconds else 0.0
+
+
+def checkpoint_path(out_dir: Path, stage: str, step: int) -> Path:
+    return Path(out_dir) / f"{stage}-step{step:06d}.pt"
+
+
+def load_checkpoint(path: Path, system: str | None = None, stage: str | None = None) -> dict:
+    """A training checkpoint read with `torch.load(weights_only=True)` onto the CPU. Raises ValueError when it is not
+    one, or (given `system` / `stage`) when it is another system's or stage's, naming both."""
+    ckpt = checkpoint.load(path, FORMAT)
+    for key, want in (("system", system), ("stage", stage)):
+        if want is not None and ckpt.get(key) != want:
+            raise ValueError(f"{path} is a checkpoint of {ckpt.get('system')}/{ckpt.get('stage')}, "
+                             f"not of {system or ckpt.get('system')}/{stage or ckpt.get('stage')}")
+    return ckpt
+
+
+def train_stage(
+    system: str,
+    stage: Stage,
+    config,
+    store_dir: Path,
+    out_dir: Path,
+    devices: Devices = Devices(),
+    resume_from: Path | None = None,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_sample: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
+    fabric: Fabric | None = None,
+) -> TrainResult:
+    """Train `stage` (of system `system`) on `store_dir`'s train split for `config.steps` steps; checkpoints go to
+    `out_dir` (created). In a DDP job every rank calls it with the same arguments.
+
+    on_step(step, values) after every step (step counts from 1), values the stage's logged losses as floats,
+    averaged over ranks. on_sample(step, images) every `config.sample_every` steps with the stage's `samples`
+    (uint8 HWC arrays). on_checkpoint(path) after each checkpoint is written.
+    resume_from: a checkpoint of this system and stage (module docstring); ValueError when it is another's or the
+    config differs where it may not. fabric: an already launched Fabric (else one is made from `devices`).
+    Raises ValueError when the train split has fewer samples than a batch, or when several processes are asked for
+    outside a launched job (start them with `tasks.launch.run_ranks`, torchrun or srun).
+    """
+    if fabric is None and devices.world_size > 1 and not ({"LOCAL_RANK", "SLURM_PROCID"} & set(os.environ)):
+        raise ValueError(f"{devices.world_size} processes: start the ranks with tasks.launch.run_ranks (or torchrun / "
+                         "srun), each calling train_stage")
+    if fabric is None:
+        fabric = devices.fabric()
+        fabric.launch()
+    with checkpoint.torch_threads(config.cpu_threads if fabric.device.type == "cpu" else 0):
+        return _train(system, stage, config, Path(store_dir), Path(out_dir), fabric, resume_from, on_step, on_sample,
+                      on_checkpoint)
+
+
+def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric: Fabric, resume_from, on_step,
+           on_sample, on_checkpoint) -> TrainResult:
+    t0 = time.time()
+    rank0 = fabric.global_rank == 0
+    if rank0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    modules = stage.modules(config)
+    step, saved = 0, None
+    if resume_from is not None:
+        saved = load_checkpoint(resume_from, system, stage.name)
+        checkpoint.check_resumable(saved["config"], config.to_dict(), RESUME_MAY_DIFFER | stage.resume_may_differ)
+        for name, module in modules.items():
+            module.load_state_dict(saved["modules"][name])
+        step = int(saved["step"])
+    if fabric.world_size > 1:  # BatchNorm statistics over the global batch
+        from tasks.sync_batchnorm import convert_sync_batchnorm
+
+        modules = {name: convert_sync_batchnorm(m.to(fabric.device)) for name, m in modules.items()}
+    optimizers = stage.optimizers(config, modules)
+    wrapped, wrapped_opt = {}, {}
+    for name, module in modules.items():
+        if name in optimizers:
+            wrapped[name], wrapped_opt[name] = fabric.setup(module, optimizers[name])
+        else:
+            wrapped[name] = fabric.setup_module(module)
+    if saved is not None:
+        for name, optimizer in wrapped_opt.items():
+            optimizer.load_state_dict(saved["optimizers"][name])
+        set_rng_state(saved["rng"])
+
+    dataset = stage.dataset(store_dir, "train", config, saved["extra"] if saved else None)
+    sampler = StepBatchSampler(len(dataset), config.batch_size, seed=config.seed, start_step=step,
+                               rank=fabric.global_rank, world_size=fabric.world_size)
+    loader = make_dataloader(dataset, seed=config.seed, num_workers=config.num_workers, batch_sampler=sampler,
+                             pin_memory=fabric.device.type == "cuda")
+    loader = fabric.setup_dataloaders(loader, use_distributed_sampler=False)
+    extra = stage.extra_state(dataset)
+
+    losses: list[tuple[int, dict[str, float]]] = []
+    checkpoints: list[Path] = []
+    step_times: list[float] = []
+
+    def save() -> None:
+        path = checkpoint_path(out_dir, stage.name, step)
+        if rank0:
+            checkpoint.save({
+                "format": FORMAT, "system": system, "stage": stage.name, "step": int(step),
+                "modules": {k: {n: v.detach().cpu() for n, v in m.state_dict().items()} for k, m in modules.items()},
+                "optimizers": {k: o.state_dict() for k, o in wrapped_opt.items()},
+                "config": config.to_dict(), "extra": extra, "rng": rng_state(), "store_dir": str(store_dir),
+            }, path)
+            if on_checkpoint is not None:
+                on_checkpoint(path)
+        fabric.barrier()
+        checkpoints.append(path)
+
+    for module in wrapped.values():
+        module.train()
+    batches = iter(loader)
+    while step < config.steps:
+        t_step = time.perf_counter()
+        batch = next(batches)
+        out = stage.step(wrapped, wrapped_opt, batch, config, fabric)
+        step += 1
+        values = _mean_over_ranks(fabric, out.losses)
+        losses.append((step, values))
+        step_times.append(time.perf_counter() - t_step)
+        if rank0 and on_step is not None:
+            on_step(step, values)
+        if rank0 and on_sample is not None and config.sample_every and step % config.sample_every == 0:
+            images = stage.samples(batch, out)
+            if images:
+                on_sample(step, images)
+        if config.checkpoint_every and step % config.checkpoint_every == 0:
+            save()
+    if not checkpoints or checkpoints[-1] != checkpoint_path(out_dir, stage.name, step):
+        save()
+    del batches, loader  # stops persistent workers
+    timed = step_times[1:] or step_times
+    return TrainResult(step=step, losses=losses, checkpoints=checkpoints, last_checkpoint=checkpoints[-1],
+                       seconds=time.time() - t0, step_seconds=float(np.mean(timed)) if timed else 0.0,
+                       n_samples=len(dataset), device=str(fabric.device), batch_size=config.batch_size,
+                       world_size=fabric.world_size)
+
+
+def _mean_over_ranks(fabric: Fabric, losses: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The step's logged values as floats, averaged over ranks (one device sync; one all-reduce under DDP)."""
+    names = list(losses)
+    values = torch.stack([torch.as_tensor(losses[k], dtype=torch.float32, device=fabric.device) for k in names])
+    if fabric.world_size > 1:
+        values = fabric.all_reduce(values, reduce_op="mean")
+    return dict(zip(names, values.tolist()))
