@@ -62,8 +62,10 @@ def main(argv: list[str] | None = None) -> None:
     print("| processes | samples/s | s/step |\n|---|---|---|")
     for n, sps, step_s in rows:
         print(f"| {n} | {sps:.1f} | {step_s:.3f} |")
-    print(f"\nlargest relative difference of `{key}` over the {len(a)} steps: "
-          f"{float(np.max(np.abs(a - b) / np.maximum(np.abs(a), 1e-12))):.2e}")
+    rel = np.abs(a - b) / np.maximum(np.abs(a), 1e-12)
+    print(f"\nrelative difference of `{key}`, 1 vs 2 processes: steps 1-10 at most {rel[:10].max():.1e}, "
+          f"steps 1-{len(rel)} at most {rel.max():.1e} (float reduction order differs; Adam amplifies it over "
+          "the steps)")
 
 
 if __name__ == "__main__":
