@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 
@@ -90,7 +90,7 @@ def systems(
                     typer.echo(f"    {stage.name}.{f.name} = {a}" + ("" if a == b else f"  (paper: {b})"))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
@@ -226,8 +226,7 @@ def benchmark(
     log it all to MLflow."""
     from pydantic import ValidationError
 
-    from flows.train import TrainParams
-    from flows.train_and_benchmark import BenchmarkParams, train_and_benchmark as benchmark_flow
+    from flows.train_and_benchmark import BenchmarkParams, EmptyTestSplitError, train_and_benchmark as benchmark_flow
     from tasks.configs import ConfigError, parse_assignments
 
     try:
@@ -237,9 +236,7 @@ def benchmark(
                                  seed=seed, workers=workers)
         if params.raw_root is None and params.dataset != "grid":
             raise ConfigError(f"--dataset {params.dataset} needs --raw-root: the bundled clips are GRID's")
-        for system in params.systems:  # every stage setting checked before anything runs
-            TrainParams(system=system, store=data_root, preset=preset, steps=steps,
-                        overrides=params.system_overrides(system)).configs()
+        params.check_configs()  # every stage setting of every system, before anything runs
     except ValidationError as exc:
         _fail("; ".join((f"--{str(e['loc'][0]).replace('_', '-')}: " if e["loc"] else "") + e["msg"]
                         for e in exc.errors()))
@@ -248,9 +245,7 @@ def benchmark(
     start_temporary_prefect()
     try:
         out = benchmark_flow(params)
-    except ValueError as exc:
-        if "no ok clip in the test split" not in str(exc):
-            raise
+    except EmptyTestSplitError as exc:
         _fail(str(exc))
     typer.echo(out["summary"])
     typer.echo(f"store:      {out['store']}")

@@ -74,6 +74,13 @@ class BenchmarkParams(BaseModel):
                                  f"({', '.join(self.systems)})")
         return self
 
+    def check_configs(self) -> None:
+        """Build every system's stage configs as its training will (`flows.train.TrainParams.configs`), so a bad
+        setting fails before the store is built. Raises tasks.configs.ConfigError naming the key."""
+        for system in self.systems:
+            TrainParams(system=system, store=self.data_root, preset=self.preset, steps=self.steps,  # store unused
+                        overrides=self.system_overrides(system)).configs()
+
     def system_overrides(self, system: str) -> dict[str, Any]:
         """The overrides of one system's stages ("<system>.<stage>.<key>" -> "<stage>.<key>"), with the seed."""
         out = {f"{stage}.seed": self.seed for stage in SYSTEMS[system].stage_names}
@@ -81,9 +88,13 @@ class BenchmarkParams(BaseModel):
         return out
 
 
+class EmptyTestSplitError(ValueError):
+    """The store has no ok clip in its test split: nothing to score."""
+
+
 def require_test_clips(store_dir: Path, dataset: str) -> None:
-    """Raise ValueError, naming the split and its speakers, when the store's test split has no ok clip: there would
-    be nothing to score, so the benchmark stops before training."""
+    """Raise EmptyTestSplitError, naming the split and its speakers, when the store's test split has no ok clip:
+    there would be nothing to score, so the benchmark stops before training."""
     try:
         ok_clips(store_dir, "test")
     except ValueError:
@@ -91,8 +102,8 @@ def require_test_clips(store_dir: Path, dataset: str) -> None:
         speakers = getattr(adapter, "TEST_SPEAKERS", None) or getattr(adapter, "TEST_NUMBERS", None)  # TCD-TIMIT
         which = (f"its test speakers: {', '.join(sorted(map(str, speakers)))}" if speakers else
                  f"{dataset}'s own test folders")
-        raise ValueError(f"{store_dir}: no ok clip in the test split ({dataset}: {which}); add clips of the test "
-                         f"split to the raw root, or benchmark another dataset") from None
+        raise EmptyTestSplitError(f"{store_dir}: no ok clip in the test split ({dataset}: {which}); add clips of "
+                                  "the test split to the raw root, or benchmark another dataset") from None
 
 
 @flow(name="train_and_benchmark")
