@@ -74,7 +74,7 @@ def evaluate(params: EvaluateParams) -> dict:
             with tempfile.TemporaryDirectory(prefix="talkface-model-") as tmp:
                 model_dir = tracking.download_model(params.model_uri, data_root, Path(tmp))
                 metrics = steps.evaluate_model(model_dir, store_dir, params.split, dataset, out_dir, uri, run_id,
-                                                 params.sync_model, params.max_clips, params.sample_videos)
+                                               params.sync_model, params.max_clips, params.sample_videos)
     except BaseException:
         if own_run:
             client.set_terminated(run_id, "FAILED")
