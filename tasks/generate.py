@@ -24,7 +24,6 @@ import tempfile
 import time
 import wave as wavelib
 from pathlib import Path
-
 from typing import NamedTuple, Union
 
 import cv2
