@@ -10,13 +10,16 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test install system-deps benchmark-build benchmark-atvgnet benchmark-ddp clean
+.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-ddp clean
 
 demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, log to MLflow
 	$(BIN)/talkface benchmark --data-root $(DATA)
 
 test: install  ## the test suite (real ffmpeg, dlib, zarr, Great Expectations, Prefect, MLflow)
 	$(BIN)/python -m pytest
+
+test-fast: install  ## the edit loop: everything but the end-to-end flow runs of tests/flows/, stopping at the first failure
+	$(BIN)/python -m pytest -x --ignore=tests/flows
 
 benchmark-build: install  ## preprocessing frames/s per worker (GRID, CREMA-D): tracked vs naive, 1 vs 2 workers, full-corpus projections
 	$(BIN)/python benchmarks/build_throughput.py
