@@ -77,10 +77,8 @@ from models.atvgnet.vg_net import VGNet, VGNetConfig  # noqa: E402
 from storage import store  # noqa: E402
 from models.atvgnet.data import ATNetDataset, VGNetDataset  # noqa: E402
 from models.atvgnet.stages import VGNetStage, VGNetTrainConfig  # noqa: E402
-from storage.dataset import StepBatchSampler  # noqa: E402
 from storage.landmark_pca import BOOST, load as load_pca  # noqa: E402
-from tasks import checkpoint  # noqa: E402
-from tasks.training import Devices, train_stage  # noqa: E402
+from tasks.training import Devices, fixed_batch_step_times, train_stage  # noqa: E402
 
 BUNDLED_GRID = ROOT / "samples" / "grid"
 T = 16  # frames per VG-net sequence (its training length)
@@ -294,23 +292,7 @@ def memory_step_seconds(store_dir: Path, cfg: VGNetTrainConfig, device: str, war
     """Seconds per step of the same training step (`VGNetStage.step` on the same Fabric, the loss values read as
     floats once a step as the loop does) on one batch (the sampler's first) already on the device, reused every
     step: what training would cost if loading were free."""
-    fabric = Devices(accelerator=device).fabric()
-    stage = VGNetStage()
-    torch.manual_seed(cfg.seed)
-    modules = stage.modules(cfg)
-    optimizers = stage.optimizers(cfg, modules)
-    wrapped = {name: fabric.setup(modules[name], optimizers[name]) for name in modules}
-    modules = {name: m.train() for name, (m, _) in wrapped.items()}
-    optimizers = {name: o for name, (_, o) in wrapped.items()}
-    dataset = VGNetDataset(store_dir, "train", T=cfg.T, stride=cfg.stride, seed=cfg.seed)
-    indices = next(iter(StepBatchSampler(len(dataset), cfg.batch_size, seed=cfg.seed)))
-    batch = {k: v.to(fabric.device) for k, v in default_collate([dataset[i] for i in indices]).items()}  # (B, T, ...)
-    stamps = []
-    with checkpoint.torch_threads(cfg.cpu_threads if fabric.device.type == "cpu" else 0):
-        for _ in range(cfg.steps):
-            out = stage.step(modules, optimizers, batch, cfg, fabric)
-            torch.stack(list(out.losses.values())).tolist()  # the loop's one sync a step
-            stamps.append(time.perf_counter())
+    stamps = fixed_batch_step_times(VGNetStage(), cfg, store_dir, Devices(accelerator=device))
     return step_seconds(stamps, warmup)
 
 

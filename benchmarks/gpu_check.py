@@ -28,14 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import default_collate
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.registry import SYSTEMS  # noqa: E402
-from storage.dataset import ClipReader, StepBatchSampler, ok_clips  # noqa: E402
-from tasks.training import Devices, train_stage  # noqa: E402
+from storage.dataset import ClipReader, ok_clips  # noqa: E402
+from tasks.training import Devices, fixed_batch_step_times, train_stage  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -60,23 +59,7 @@ def stage_figures(system: str, stage, cfg, store: Path, device: str, warmup: int
     loader_s = mean_step(stamps, warmup)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
 
-    fabric = devices.fabric()
-    torch.manual_seed(cfg.seed)
-    modules = stage.modules(cfg)
-    optimizers = stage.optimizers(cfg, modules)
-    wrapped, opts = {}, {}
-    for name, module in modules.items():
-        wrapped[name], opts[name] = fabric.setup(module, optimizers[name])
-        wrapped[name].train()
-    dataset = stage.dataset(store, "train", cfg)
-    indices = next(iter(StepBatchSampler(len(dataset), cfg.batch_size, seed=cfg.seed)))
-    batch = {k: v.to(fabric.device) for k, v in default_collate([dataset[i] for i in indices]).items()}
-    stamps = []
-    for _ in range(cfg.steps):
-        out = stage.step(wrapped, opts, batch, cfg, fabric)
-        torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in out.losses.values()]).tolist()  # the loop's sync
-        stamps.append(time.perf_counter())
-    memory_s = mean_step(stamps, warmup)
+    memory_s = mean_step(fixed_batch_step_times(stage, cfg, store, devices), warmup)
     return {"system": system, "stage": stage.name, "batch": cfg.batch_size, "steps": cfg.steps,
             "samples_per_s": cfg.batch_size / loader_s, "step_s": loader_s, "in_memory_step_s": memory_s,
             "dataloader_share": max(0.0, 1.0 - memory_s / loader_s), "peak_gib": peak, "device": result.device}

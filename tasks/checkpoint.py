@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.weights import load_file
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """"auto" -> cuda when available, else cpu; anything else as given."""
@@ -118,12 +120,7 @@ def resume_points(path: Path, system: str, stages: tuple[str, ...]) -> dict[str,
     Raises FileNotFoundError when missing, ValueError when it is not a checkpoint of `system` and one of `stages`
     (naming what it is)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's
-        raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from None
+    ckpt = load_file(path, "checkpoint")
     held = (ckpt.get("system"), ckpt.get("stage")) if isinstance(ckpt, dict) else (None, None)
     if held[0] != system or held[1] not in stages:
         what = f"{held[0]}/{held[1]}" if held[0] else "not a talkface training checkpoint"

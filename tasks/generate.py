@@ -62,13 +62,6 @@ class Photo(NamedTuple):
     transform: np.ndarray
 
 
-def prepare_face(image_path: PathLike, crop_size: int = 128,
-                 tracker: FaceTracker | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(face uint8 (crop, crop, 3) RGB, landmarks float32 (68, 2) in crop pixels): `prepare_photo` of the face crop."""
-    photo = prepare_photo(image_path, Crop("face", (crop_size, crop_size)), tracker)
-    return photo.face, photo.landmarks
-
-
 def prepare_photo(image_path: PathLike, crop: Crop = FACE, tracker: FaceTracker | None = None) -> Photo:
     """The photo and its aligned crop, as the build makes the store's crop of that name.
 

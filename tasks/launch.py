@@ -56,8 +56,7 @@ def command(job_file: Path, devices: Devices) -> list[str]:
 
 
 def run_ranks(job: RankJob, work_dir: Path, cpu_threads: int = 1) -> dict:
-    """Start the job's ranks, wait for them and return rank 0's result (`tasks.rank`: the `TrainResult` fields as
-    JSON primitives). The job file and the job's log (every rank's output) go to `work_dir`.
+    """Start the job's ranks, wait for them and return rank 0's result (`tasks.rank`: `TrainResult.to_json()`). The job file and the job's log (every rank's output) go to `work_dir`.
     Raises RuntimeError with the log's last lines when any rank fails."""
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -42,11 +42,8 @@ def main(job_file: str) -> None:
     if callbacks:
         log.flush()
     if fabric.global_rank == 0:
-        out = {k: v for k, v in vars(result).items()}
-        out.update(checkpoints=[str(p) for p in result.checkpoints], last_checkpoint=str(result.last_checkpoint),
-                   losses=[[s, v] for s, v in result.losses], samples_per_second=result.samples_per_second)
         tmp = Path(job["result"]).with_suffix(".tmp")
-        tmp.write_text(json.dumps(out))
+        tmp.write_text(json.dumps(result.to_json()))
         tmp.replace(job["result"])
 
 

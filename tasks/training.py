@@ -100,6 +100,12 @@ class TrainResult:
         """Training samples (all ranks) per second of step time."""
         return self.batch_size / self.step_seconds if self.step_seconds else 0.0
 
+    def to_json(self) -> dict:
+        """The fields and samples_per_second as JSON primitives (paths as str), as a DDP job's rank 0 reports them."""
+        return {**vars(self), "checkpoints": [str(p) for p in self.checkpoints],
+                "last_checkpoint": str(self.last_checkpoint), "losses": [[s, v] for s, v in self.losses],
+                "samples_per_second": self.samples_per_second}
+
 
 def checkpoint_path(out_dir: Path, stage: str, step: int) -> Path:
     return Path(out_dir) / f"{stage}-step{step:06d}.pt"
@@ -170,13 +176,7 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
         from tasks.sync_batchnorm import convert_sync_batchnorm
 
         modules = {name: convert_sync_batchnorm(m.to(fabric.device)) for name, m in modules.items()}
-    optimizers = stage.optimizers(config, modules)
-    wrapped, wrapped_opt = {}, {}
-    for name, module in modules.items():
-        if name in optimizers:
-            wrapped[name], wrapped_opt[name] = fabric.setup(module, optimizers[name])
-        else:
-            wrapped[name] = fabric.setup_module(module)
+    wrapped, wrapped_opt = setup(fabric, modules, stage.optimizers(config, modules))
     if saved is not None:
         for name, optimizer in wrapped_opt.items():
             optimizer.load_state_dict(saved["optimizers"][name])
@@ -235,6 +235,40 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
                        seconds=time.time() - t0, step_seconds=float(np.mean(timed)) if timed else 0.0,
                        n_samples=len(dataset), device=str(fabric.device), batch_size=config.batch_size,
                        world_size=fabric.world_size)
+
+
+def setup(fabric: Fabric, modules: dict, optimizers: dict) -> tuple[dict, dict]:
+    """({name: module}, {name: optimizer}) through Fabric: each module set up with its optimizer, or alone."""
+    wrapped, wrapped_opt = {}, {}
+    for name, module in modules.items():
+        if name in optimizers:
+            wrapped[name], wrapped_opt[name] = fabric.setup(module, optimizers[name])
+        else:
+            wrapped[name] = fabric.setup_module(module)
+    return wrapped, wrapped_opt
+
+
+def fixed_batch_step_times(stage: Stage, config, store_dir: Path, devices: Devices = Devices()) -> list[float]:
+    """`time.perf_counter()` after each of `config.steps` steps of `stage` on one batch (the sampler's first)
+    already on the device and reused every step, with the loop's one read of the logged values a step: what
+    training costs when loading is free. The benchmarks compare it with `train_stage` (the DataLoader's share)."""
+    from torch.utils.data import default_collate
+
+    fabric = devices.fabric()
+    seed_everything(config.seed)
+    modules = stage.modules(config)
+    wrapped, optimizers = setup(fabric, modules, stage.optimizers(config, modules))
+    for module in wrapped.values():
+        module.train()
+    dataset = stage.dataset(Path(store_dir), "train", config)
+    indices = next(iter(StepBatchSampler(len(dataset), config.batch_size, seed=config.seed)))
+    batch = {k: v.to(fabric.device) for k, v in default_collate([dataset[i] for i in indices]).items()}
+    stamps = []
+    with checkpoint.torch_threads(config.cpu_threads if fabric.device.type == "cpu" else 0):
+        for _ in range(config.steps):
+            _mean_over_ranks(fabric, stage.step(wrapped, optimizers, batch, config, fabric).losses)
+            stamps.append(time.perf_counter())
+    return stamps
 
 
 def _mean_over_ranks(fabric: Fabric, losses: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -80,7 +80,7 @@ def predict_landmarks(model: ATNet, pca: LandmarkPCA, example_landmarks_px: np.n
     training flags are restored afterwards).
 
     model, pca: AT-net and the PCA basis it was trained in (`models.atvgnet.inference.load_atnet`).
-    example_landmarks_px: float (68, 2), the still face's landmarks in crop pixels (`prepare_face`).
+    example_landmarks_px: float (68, 2), the still face's landmarks in crop pixels (`tasks.generate.prepare_photo`).
     mfcc: float32 (A, 13) of the whole utterance (`prepare_audio`); n_frames: video frames to predict.
     boost: True multiplies PCA components 1–5 by ω = (2.2, 2.4, 2.6, 2.8, 3.0) as the public demo does; False
     reconstructs as is; or 6 factors of your own.

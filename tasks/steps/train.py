@@ -53,8 +53,8 @@ def train_stage(system: str, stage: str, config, store_dir: Path, out_dir: Path,
     client, prefix = MlflowClient(tracking_uri), f"train/{stage}/"
     if devices.world_size == 1:
         logged = tracking.TrainingLog(client, run_id, prefix, stage, config.steps, get_run_logger())
-        result = vars(train_one_stage(system, get_stage(system, stage), config, store_dir, out_dir, devices,
-                                      resume_from, logged.on_step, logged.on_sample, logged.on_checkpoint))
+        result = train_one_stage(system, get_stage(system, stage), config, store_dir, out_dir, devices, resume_from,
+                                 logged.on_step, logged.on_sample, logged.on_checkpoint).to_json()
         logged.flush()
     else:
         job = RankJob(system=system, stage=stage, config=config.to_dict(), store_dir=str(store_dir),
@@ -63,7 +63,7 @@ def train_stage(system: str, stage: str, config, store_dir: Path, out_dir: Path,
                       tracking={"uri": tracking_uri, "run_id": run_id, "prefix": prefix})
         get_run_logger().info("%s/%s: starting %d ranks", system, stage, devices.world_size)
         result = run_ranks(job, out_dir, config.cpu_threads)
-    sps = result["batch_size"] / result["step_seconds"] if result["step_seconds"] else 0.0
+    sps = result["samples_per_second"]
     client.log_metric(run_id, f"{prefix}seconds", result["seconds"])
     client.log_metric(run_id, f"{prefix}samples_per_second", sps)
     last = result["losses"][-1][1] if result["losses"] else {}

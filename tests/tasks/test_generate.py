@@ -26,7 +26,7 @@ from tasks import media
 from models.atvgnet.generator import ATVGnetGenerator, predict_landmarks, render_frames
 from models.atvgnet.inference import load_atnet
 from storage.landmark_pca import normalise
-from tasks.generate import (GenerateError, generate, n_video_frames, paste_back, prepare_audio, prepare_face,
+from tasks.generate import (GenerateError, generate, n_video_frames, paste_back, prepare_audio,
                             prepare_photo, write_video)
 from tests.conftest import train_small
 
@@ -85,13 +85,14 @@ def generator(atnet_ckpt, vgnet) -> ATVGnetGenerator:
 
 @pytest.fixture(scope="module")
 def face(files):
-    return prepare_face(files["face"])
+    photo = prepare_photo(files["face"])
+    return photo.face, photo.landmarks
 
 
 # ------------------------------------------------------------------------------------------------------ face
 
 
-def test_prepare_face_matches_the_build(files, face, grid_store):
+def test_prepare_photo_matches_the_build(files, face, grid_store):
     crop, landmarks = face
     assert crop.dtype == np.uint8 and crop.shape == (128, 128, 3)
     assert landmarks.dtype == np.float32 and landmarks.shape == (68, 2)
@@ -107,21 +108,22 @@ def test_prepare_face_matches_the_build(files, face, grid_store):
     assert np.abs(crop.astype(int) - build_face.astype(int)).mean() < 12
 
 
-def test_prepare_face_on_a_large_photo(files, face):
+def test_prepare_photo_on_a_large_photo(files, face):
     # detected on a copy scaled to 1280 px, landmarks predicted at full size: the same crop as from the small frame
-    crop, landmarks = prepare_face(files["face_large"])
+    photo = prepare_photo(files["face_large"])
+    crop, landmarks = photo.face, photo.landmarks
     assert crop.shape == (128, 128, 3) and landmarks.shape == (68, 2)
     error = np.linalg.norm(landmarks - face[1], axis=1)
     assert error.mean() < 1.5, error.round(2)
 
 
-def test_prepare_face_errors(files, tmp_path):
+def test_prepare_photo_errors(files, tmp_path):
     with pytest.raises(GenerateError, match=r"no face found in .*testsrc\.png"):
-        prepare_face(files["noface"])
+        prepare_photo(files["noface"])
     with pytest.raises(GenerateError, match=r"cannot read image .*speech\.wav"):
-        prepare_face(files["text"])
+        prepare_photo(files["text"])
     with pytest.raises(GenerateError, match="cannot read image"):
-        prepare_face(tmp_path / "missing.jpg")
+        prepare_photo(tmp_path / "missing.jpg")
 
 
 # ----------------------------------------------------------------------------------------------------- audio

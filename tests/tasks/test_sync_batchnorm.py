@@ -130,7 +130,7 @@ def test_ddp_two_cpu_processes_match_one_process_on_the_global_batch(tmp_path):
     state = copy.deepcopy(net.state_dict())
     out_path = tmp_path / "ddp.pt"
     mp.spawn(ddp_worker, args=(free_port(), state, x, y, str(out_path)), nprocs=WORLD, join=True)
-    got = torch.load(out_path)
+    got = torch.load(out_path, weights_only=True)
 
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     losses = []
