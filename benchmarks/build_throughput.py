@@ -51,7 +51,8 @@ BUNDLED = ROOT / "samples" / "grid"
 # Full corpora: clips × frames per clip at 25 fps (GRID: 3 s clips; CREMA-D: 7,442 clips, taken as about 2.5 s each,
 # an estimate; LRW: 29-frame clips, train 488,766 + val 25,000 + test 25,000).
 CORPORA = {"GRID": (33 * 1000, 75), "CREMA-D": (7442, 64), "LRW": (538_766, 29)}
-STORED_BYTES_PER_FRAME = 46_000  # face 128² + mouth 64² crops, landmarks, audio, MFCC as zarr stores them (GRID)
+STORED_BYTES_PER_FRAME = 75_000  # face 128², mouth 64², face_sda 128×96 crops (36, 9, 28 kB), landmarks, audio, MFCC
+# as zarr stores them (the 14 bundled GRID clips; a `--crop face` store: 38 kB)
 CORES, NODES = 16, 8
 
 _tracker: FaceTracker | None = None

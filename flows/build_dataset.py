@@ -19,11 +19,12 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.runners import Runner, shard_runner, workers_share_api
 from storage import locks, manifest, shards, store
+from storage.crops import DEFAULT_CROPS, check_crops
 from tasks import card
 from tasks.build import plan_shards
 from tasks.datasets import PROFILES, label_files
@@ -39,8 +40,10 @@ class BuildParams(BaseModel):
         "grid", description="dataset whose official layout `raw_root` holds")
     raw_root: Path = Field(..., description="root of the raw dataset, e.g. the folder holding s1/ and alignments/")
     data_root: Path = Field(Path("data"), description="stores go to <data_root>/stores/<dataset>/<version>/")
-    crop_size: int = Field(128, ge=32, le=512, description="aligned face crop side (px)")
-    mouth_size: int = Field(64, ge=16, le=256, description="mouth crop side (px)")
+    crops: dict[str, tuple[int, int]] = Field(
+        default_factory=lambda: dict(DEFAULT_CROPS),
+        description="crops to cut, name → [H, W] px: face (ATVGnet, required), mouth (Chen 2018), face_sda "
+                    "(Vougioukas et al.); part of the store's version")
     workers: int = Field(1, ge=1, le=256, description="parallel shard builders (processes; with runner dask and "
                          "no address, the LocalCluster's workers)")
     shard_size: int = Field(16, ge=1, le=4096, description="clips per shard")
@@ -51,6 +54,11 @@ class BuildParams(BaseModel):
                            "(prefect-dask)")
     address: str | None = Field(None, pattern=r"^[a-z]+://\S+:\d+$", description="scheduler of a running Dask "
                                 "cluster, e.g. tcp://10.0.0.5:8786; none with runner dask starts a LocalCluster")
+
+    @field_validator("crops")
+    @classmethod
+    def _known_crops(cls, crops: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        return check_crops(crops)
 
     @model_validator(mode="after")
     def _address_needs_dask(self) -> "BuildParams":
@@ -94,8 +102,7 @@ def build_dataset(params: BuildParams) -> str:
     log = get_run_logger()
     started = datetime.now(timezone.utc)
     raw_root, data_root = params.raw_root.resolve(), params.data_root.resolve()
-    pre = PreprocessParams(crop_size=params.crop_size, mouth_size=params.mouth_size,
-                           max_head_pose_deg=params.max_head_pose_deg)
+    pre = PreprocessParams(crops=params.crops, max_head_pose_deg=params.max_head_pose_deg)
 
     clips = steps.discover_clips(params.dataset, raw_root)
     sums = steps.checksum_sources(clips, label_files(params.dataset, raw_root), raw_root)

@@ -42,8 +42,9 @@ def build(
     dataset: str = typer.Option("grid", help="dataset adapter"),
     workers: int = typer.Option(1, min=1, help="parallel shard builders"),
     shard_size: int = typer.Option(16, min=1, help="clips per shard"),
-    crop_size: int = typer.Option(128, help="face crop side (px)"),
-    mouth_size: int = typer.Option(64, help="mouth crop side (px)"),
+    crop: Optional[list[str]] = typer.Option(
+        None, help="a crop to cut, NAME or NAME=HxW, repeated (default: face=128x128 mouth=64x64 face_sda=128x96, "
+                   "`storage.crops`); face is required"),
     max_head_pose: Optional[float] = typer.Option(
         None, help="near-frontal filter: quarantine clips whose yaw, pitch or roll reaches this many degrees "
                    "(10 as Vougioukas et al. for LRW); the angles are in the manifest either way"),
@@ -52,15 +53,15 @@ def build(
                                                      "without it a LocalCluster of --workers processes"),
 ) -> None:
     """Build a validated store from raw clips; prints the store's path."""
-    from pydantic import ValidationError
-
     from flows.build_dataset import BuildParams, build_dataset
+    from storage.crops import DEFAULT_CROPS, parse_crop
 
     try:
+        crops = dict(parse_crop(c) for c in crop) if crop else dict(DEFAULT_CROPS)
         params = BuildParams(dataset=dataset, raw_root=raw_root, data_root=data_root, workers=workers,
-                             shard_size=shard_size, crop_size=crop_size, mouth_size=mouth_size, runner=runner,
-                             address=address, max_head_pose_deg=max_head_pose)
-    except ValidationError as exc:
+                             shard_size=shard_size, crops=crops, runner=runner, address=address,
+                             max_head_pose_deg=max_head_pose)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
         typer.echo(f"invalid build parameters: {exc}", err=True)
         raise typer.Exit(2)
     start_temporary_prefect()
@@ -117,7 +118,7 @@ def train(
     every stage was trained, the registered model's URI. Stage settings: `talkface systems --configs`."""
     from pydantic import ValidationError
 
-    from flows.train import TrainParams, train as train_flow
+    from flows.train import TrainParams, require_fields, train as train_flow
     from models.registry import get_system
     from tasks.checkpoint import resume_points
     from tasks.configs import ConfigError, parse_assignments
@@ -136,6 +137,10 @@ def train(
     except (KeyError, ConfigError, ValueError, FileNotFoundError) as exc:
         _fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
     _require_complete_store(store)
+    try:
+        require_fields(store, system, params.stage_names())
+    except ValueError as exc:
+        _fail(str(exc))
     start_temporary_prefect()
     out = train_flow(params)
     typer.echo(f"MLflow run: {out['run_id']}")

@@ -12,24 +12,30 @@ Run: `talkface train --system atvgnet --store STORE [--stage S] [--preset small]
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from models.registry import SYSTEMS, get_system
 from storage import store, tracking
+from storage.crops import CROPS
 from tasks import configs as stage_configs
 from tasks.steps import train as steps
 from tasks.training import ACCELERATORS, STRATEGIES, Devices
 
 SystemName = Literal[tuple(SYSTEMS)]  # type: ignore[valid-type]
+# the typed stage settings of each registered system; the form shows the chosen one's stages and fields
+_SETTINGS = tuple(stage_configs.system_settings_model(s) for s in SYSTEMS.values())
+SystemSettings = Annotated[Union[_SETTINGS], Field(discriminator="system")] if len(_SETTINGS) > 1 else _SETTINGS[0]
 
 
 class TrainParams(BaseModel):
-    """Parameters of a training run (the Prefect UI form). Stage settings are not repeated here: they are the stage
-    configs' fields (`talkface systems --configs`), set through `overrides` or `config_file`."""
+    """Parameters of a training run (the Prefect UI form). Stage settings are the stage configs' fields (`talkface
+    systems --configs`), never repeated here: `settings` is generated from them (typed, per system: the form shows
+    the chosen system's stages), `overrides` and `config_file` take them as dotted keys. Applied in the order
+    config_file, settings, steps, overrides."""
 
     system: SystemName = Field("atvgnet", description="registered system to train (`talkface systems`)")
     stage: str | None = Field(None, description="train only this stage (none: every stage in order, then register "
@@ -39,8 +45,10 @@ class TrainParams(BaseModel):
     preset: Literal["auto", "paper", "small"] = Field(
         "auto", description='stage configs: "paper" (published sizes), "small" (CPU sizes), "auto" (paper on GPU)')
     steps: int | None = Field(None, ge=1, description="optimizer steps of every trained stage (none: the preset's)")
-    overrides: dict[str, Any] = Field(default_factory=dict, description='stage settings, e.g. {"atnet.lr": 0.001, '
-                                                                        '"vgnet.generator.use_dma": false}')
+    settings: SystemSettings | None = Field(  # type: ignore[valid-type]
+        None, description="the system's stage settings, by stage and field (empty: the preset's value)")
+    overrides: dict[str, Any] = Field(default_factory=dict, description='stage settings as dotted keys, e.g. '
+                                      '{"atnet.lr": 0.001, "vgnet.generator.use_dma": false}')
     config_file: Path | None = Field(None, description="YAML {stage: {key: value}} applied before `overrides`")
     accelerator: Literal[ACCELERATORS] = Field(  # type: ignore[valid-type]
         "auto", description="auto (GPU when present), cpu or cuda")
@@ -56,6 +64,20 @@ class TrainParams(BaseModel):
     run_id: str | None = Field(None, description="log into this existing MLflow run instead of a new one")
     parent_run_id: str | None = Field(None, description="nest the new MLflow run under this one (a benchmark run)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _system_from_settings(cls, data: Any) -> Any:
+        """The form's settings name their system: it need not be chosen twice."""
+        if isinstance(data, dict) and isinstance(data.get("settings"), dict) and "system" not in data:
+            data = {**data, "system": data["settings"].get("system")}
+        return data
+
+    @model_validator(mode="after")
+    def _settings_of_the_system(self) -> "TrainParams":
+        if self.settings is not None and self.settings.system != self.system:
+            raise ValueError(f"settings are {self.settings.system}'s but the system is {self.system}")
+        return self
+
     def stage_names(self) -> list[str]:
         """The stages to train, in order. Raises KeyError listing the system's stages for an unknown one."""
         system = get_system(self.system)
@@ -65,6 +87,7 @@ class TrainParams(BaseModel):
         """{stage: config} of the stages to train (preset, steps, config file, overrides). Raises
         tasks.configs.ConfigError naming a bad key or value."""
         overrides = stage_configs.read_config_file(self.config_file) if self.config_file else {}
+        overrides.update(stage_configs.settings_overrides(self.settings))
         names = self.stage_names()
         if self.steps is not None:
             overrides.update({f"{name}.steps": self.steps for name in names})
@@ -82,14 +105,6 @@ class TrainParams(BaseModel):
                        strategy=self.strategy)
 
 
-def flatten(d: dict, prefix: str = "") -> dict:
-    """{"a": {"b": 1}} -> {"a.b": 1}: nested config dicts as MLflow param names."""
-    out = {}
-    for k, v in d.items():
-        out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def missing_fields(store_dir: Path, fields: set[str]) -> list[str]:
     """The store fields in `fields` that `store_dir`'s shards do not hold (read from its first complete shard)."""
     from storage import shards
@@ -97,6 +112,18 @@ def missing_fields(store_dir: Path, fields: set[str]) -> list[str]:
     names = shards.completed(store_dir)
     held = set(shards.open_shard(store_dir, names[0]).array_keys()) if names else set()
     return sorted(set(fields) - held)
+
+
+def require_fields(store_dir: Path, system: str, stages: list[str]) -> None:
+    """Raises ValueError when the store lacks a field the stages read (`Stage.reads`), naming the fields and giving
+    the build command of a store that has them."""
+    reads = {f for name in stages for f in get_system(system).stage(name).reads}
+    missing = missing_fields(store_dir, reads)
+    if missing:
+        add = {name: CROPS[name].default_size for name in missing if name in CROPS}
+        raise ValueError(f"{system} ({', '.join(stages)}) reads {', '.join(missing)}, which {store_dir} does not "
+                         f"hold (built without it): build a store that has it with\n  "
+                         f"{store.build_command(store_dir, add_crops=add)}")
 
 
 @flow(name="train")
@@ -109,10 +136,7 @@ def train(params: TrainParams) -> dict:
     card = store.read_card(store_dir)
     system, names, configs, devices = get_system(params.system), params.stage_names(), params.configs(), \
         params.device_spec()
-    missing = missing_fields(store_dir, {f for name in names for f in system.stage(name).reads})
-    if missing:
-        raise ValueError(f"{store_dir} holds no {', '.join(missing)}: rebuild it with `talkface build` (its build "
-                         f"command: {store.build_command(store_dir)})")
+    require_fields(store_dir, params.system, names)
     resumed_run, start = steps.resolve_resume(params.resume, data_root, params.system, system.stage_names)
     uri, run_id, own_run = tracking.open_run(data_root, params.experiment, params.run_id or resumed_run,
                                              f"{params.system}-{card['dataset']}",
@@ -125,7 +149,7 @@ def train(params: TrainParams) -> dict:
     if resumed_run:
         client.update_run(run_id, status="RUNNING")
         client.set_tag(run_id, "resumed", "true")
-    settings = {k: v for name in names for k, v in flatten(configs[name].to_dict(), f"{name}.").items()}
+    settings = {k: v for name in names for k, v in stage_configs.dotted(configs[name].to_dict(), f"{name}.").items()}
     settings.update(system=params.system, stages=",".join(names), preset=stage_configs.resolve_preset(params.preset),
                     store=str(store_dir), store_version=card["version"], dataset=card["dataset"],
                     resume=params.resume or "", devices=devices.world_size)

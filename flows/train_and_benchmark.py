@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from flows.build_dataset import BuildParams, build_dataset
 from flows.evaluate import EvaluateParams, evaluate
-from flows.train import TrainParams, train
+from flows.train import SystemSettings, TrainParams, train
 from models.registry import SYSTEMS
 from storage import store, tracking
 from storage.dataset import ok_clips
@@ -49,8 +49,11 @@ class BenchmarkParams(BaseModel):
     preset: Literal["auto", "paper", "small"] = Field(
         "auto", description='stage configs: "paper" (published sizes), "small" (CPU sizes), "auto" (paper on GPU)')
     steps: int | None = Field(None, ge=1, description="steps of every stage of every system (none: the presets')")
-    overrides: dict[str, Any] = Field(default_factory=dict, description='stage settings per system, e.g. '
-                                                                        '{"atvgnet.vgnet.batch_size": 2}')
+    settings: list[SystemSettings] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="stage settings, one entry per system: its stages and fields (empty: the "
+                                          "preset's values)")
+    overrides: dict[str, Any] = Field(default_factory=dict, description='stage settings per system as dotted keys, '
+                                      'e.g. {"atvgnet.vgnet.batch_size": 2}; applied after `settings`')
     sync_model: Path | None = Field(None, description="SyncNet checkpoint or syncnet_v2.model for AV offset and "
                                                       "confidence (none: one is trained on the store, sync_steps)")
     sync_steps: int = Field(500, ge=0, description="without sync_model: SyncNet steps trained on the store first, "
@@ -67,6 +70,14 @@ class BenchmarkParams(BaseModel):
         return systems
 
     @model_validator(mode="after")
+    def _settings_of_benchmarked_systems(self) -> "BenchmarkParams":
+        named = [s.system for s in self.settings]
+        if len(set(named)) != len(named) or not set(named) <= set(self.systems):
+            raise ValueError(f"settings are for {', '.join(named)}: at most one entry per benchmarked system "
+                             f"({', '.join(self.systems)})")
+        return self
+
+    @model_validator(mode="after")
     def _overrides_name_benchmarked_systems(self) -> "BenchmarkParams":
         for key in self.overrides:
             if key.split(".", 1)[0] not in self.systems or key.count(".") < 2:
@@ -79,7 +90,11 @@ class BenchmarkParams(BaseModel):
         setting fails before the store is built. Raises tasks.configs.ConfigError naming the key."""
         for system in self.systems:
             TrainParams(system=system, store=self.data_root, preset=self.preset, steps=self.steps,  # store unused
-                        overrides=self.system_overrides(system)).configs()
+                        settings=self.system_settings(system), overrides=self.system_overrides(system)).configs()
+
+    def system_settings(self, system: str):
+        """The `settings` entry of `system`, or None."""
+        return next((s for s in self.settings if s.system == system), None)
 
     def system_overrides(self, system: str) -> dict[str, Any]:
         """The overrides of one system's stages ("<system>.<stage>.<key>" -> "<stage>.<key>"), with the seed."""
@@ -163,7 +178,8 @@ def benchmark_system(system: str, params: BenchmarkParams, common: dict, sync_mo
                                            {"system": system, "dataset": params.dataset}, parent_run_id=parent_run_id)
     client = MlflowClient(uri)
     try:
-        trained = train(TrainParams(system=system, **common, overrides=params.system_overrides(system),
+        trained = train(TrainParams(system=system, **common, settings=params.system_settings(system),
+                                    overrides=params.system_overrides(system),
                                     parent_run_id=system_run))
         scored = evaluate(EvaluateParams(model_uri=trained["model_version_uri"], store=common["store"], split="test",
                                          data_root=data_root, sync_model=sync_model, experiment=params.experiment,

@@ -20,13 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-
-@dataclass(frozen=True)
-class Crop:
-    """A crop a system reads from the store (DESIGN "The store"): the per-frame field name and its size (H, W)."""
-
-    field: str
-    size: tuple[int, int]
+from storage.crops import Crop  # noqa: F401  (a system's crop; re-exported)
 
 
 class StepOutput(NamedTuple):
@@ -48,7 +42,8 @@ class Stage:
         `<name>-stepNNNNNN.pt`.
     Config: the stage's config dataclass (a `models.config.TrainConfig` subclass); `Config.preset(name)` gives the
         "paper" and "small" presets.
-    reads: the store fields its dataset reads (`storage.shards.CONTRACT` names), checked before training starts.
+    reads: the store fields its dataset reads (`storage.shards.CONTRACT` names, the crops among them), checked
+        before training starts: a store built without one of them is refused, with the build command that adds it.
     inference_modules: the modules an exported model directory keeps (the rest, e.g. discriminators, are dropped).
     resume_may_differ: config fields (dotted for nested ones) that may change when a run resumes, beyond the loop's
         own (`models.config.RESUME_MAY_DIFFER`).

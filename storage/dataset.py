@@ -73,15 +73,24 @@ class ClipReader:
         s = int(row.mfcc_start)
         return np.asarray(self.group(row.shard)["mfcc"][s : s + int(row.n_mfcc)], dtype=np.float32)
 
+    def crops(self, row, name: str) -> np.ndarray:
+        """uint8 (n_frames, H, W, 3), RGB: the clip's frames of the store crop `name` (`storage.crops`). Raises
+        KeyError when the store was built without that crop."""
+        s = int(row.frame_start)
+        return np.asarray(self.group(row.shard)[name][s : s + int(row.n_frames)], dtype=np.uint8)
+
     def faces(self, row) -> np.ndarray:
         """uint8 (n_frames, crop, crop, 3), RGB aligned face crops."""
-        s = int(row.frame_start)
-        return np.asarray(self.group(row.shard)["face"][s : s + int(row.n_frames)], dtype=np.uint8)
+        return self.crops(row, "face")
 
     def mouths(self, row) -> np.ndarray:
         """uint8 (n_frames, 64, 64, 3), RGB mouth crops."""
+        return self.crops(row, "mouth")
+
+    def landmarks_src(self, row) -> np.ndarray:
+        """float32 (n_frames, 68, 2), source-frame pixels (x, y)."""
         s = int(row.frame_start)
-        return np.asarray(self.group(row.shard)["mouth"][s : s + int(row.n_frames)], dtype=np.uint8)
+        return np.asarray(self.group(row.shard)["landmarks_src"][s : s + int(row.n_frames)], dtype=np.float32)
 
     def audio(self, row) -> np.ndarray:
         """int16 (n_samples,), 16 kHz mono."""

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import zarr
 from zarr.codecs import BloscCodec
 
-from storage import locks, manifest
+from storage import crops, locks, manifest
 
 PART_MANIFEST = "manifest.parquet"
 MARKER = "shard.json"
@@ -39,17 +39,24 @@ NOT_BUILT = "not built"
 
 # field → (frames per chunk along axis 0): 1 s of video frames, 4 s of audio samples, 4 s of MFCC frames
 CHUNK_ROWS = {
-    "face": 25, "mouth": 25, "landmarks": 250, "landmarks_src": 250, "transform": 250,
+    **dict.fromkeys(crops.CROPS, 25), "landmarks": 250, "landmarks_src": 250, "transform": 250,
     "audio": 64000, "mfcc": 400,
 }
 FIELDS = tuple(CHUNK_ROWS)
 # field → (dtype, the manifest count its axis 0 adds up: n_frames | n_samples | n_mfcc), the store contract
 CONTRACT = {
-    "face": ("uint8", "n_frames"), "mouth": ("uint8", "n_frames"), "landmarks": ("float32", "n_frames"),
+    **{name: ("uint8", "n_frames") for name in crops.CROPS}, "landmarks": ("float32", "n_frames"),
     "landmarks_src": ("float32", "n_frames"), "transform": ("float32", "n_frames"),
     "audio": ("int16", "n_samples"), "mfcc": ("float32", "n_mfcc"),
 }
+# every shard holds these; the other crops only when its build cut them (`storage.crops`, the build's `crops`)
+REQUIRED = tuple(f for f in FIELDS if f not in crops.CROPS or f == crops.REQUIRED)
 COUNTS = ("n_frames", "n_samples", "n_mfcc")
+
+
+def fields_of(crop_names) -> tuple[str, ...]:
+    """The fields of a shard whose build cut the crops `crop_names`, in `FIELDS` order."""
+    return tuple(f for f in FIELDS if f in REQUIRED or f in set(crop_names))
 
 
 def shard_name(index: int) -> str:
@@ -79,9 +86,11 @@ def row_counts(rows: list[dict]) -> dict[str, int]:
 
 
 def _check_arrays(arrays: dict[str, np.ndarray], counts: dict[str, int]) -> None:
-    if set(arrays) != set(FIELDS):
-        raise ValueError(f"a shard holds exactly the fields {FIELDS}, got {sorted(arrays)}")
-    for field, (dtype, count) in CONTRACT.items():
+    if not set(REQUIRED) <= set(arrays) <= set(FIELDS):
+        raise ValueError(f"a shard holds the fields {REQUIRED} and any of the crops {tuple(crops.CROPS)}, got "
+                         f"{sorted(arrays)}")
+    for field in fields_of(arrays):
+        dtype, count = CONTRACT[field]
         a = arrays[field]
         if a.dtype != np.dtype(dtype) or len(a) != counts[count]:
             raise ValueError(f"{field} is {a.dtype} with {len(a)} rows; its manifest rows say {dtype} with "
@@ -101,7 +110,8 @@ def write_shard(store_dir: Path, name: str, arrays: dict[str, np.ndarray], rows:
     """Write one shard atomically: every field array (concatenated over clips), the shard's manifest rows and,
     last, its marker `shard.json`.
 
-    arrays: field → array whose axis 0 concatenates the ok clips (dtypes as DESIGN; may have length 0); rows: every
+    arrays: field → array whose axis 0 concatenates the ok clips (dtypes as DESIGN; may have length 0): the `REQUIRED`
+    fields and the crops the build cut (`storage.crops`); rows: every
     clip's manifest row, whose ok rows' n_frames / n_samples / n_mfcc add up to the arrays' lengths. The caller
     holds `hold_writer(store_dir, name)`: leftovers `<name>.zarr.partial-*` are removed first (a dead writer's),
     then the shard is written to `<name>.zarr.partial-<random>` and renamed to `<name>.zarr`; an existing shard
@@ -118,7 +128,8 @@ def write_shard(store_dir: Path, name: str, arrays: dict[str, np.ndarray], rows:
     tmp = final.with_name(f"{final.name}{PARTIAL}{uuid.uuid4().hex[:8]}")
     group = zarr.open_group(tmp, mode="w", zarr_format=3)
     compressor = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
-    for field in FIELDS:
+    fields = fields_of(arrays)
+    for field in fields:
         data = arrays[field]
         rows_per_chunk = min(CHUNK_ROWS[field], max(len(data), 1))
         chunks = (rows_per_chunk, *data.shape[1:])
@@ -132,7 +143,7 @@ def write_shard(store_dir: Path, name: str, arrays: dict[str, np.ndarray], rows:
             arr[...] = data
     manifest.write(rows, tmp / PART_MANIFEST)
     marker = {"format": MARKER_FORMAT, "counts": counts,
-              "arrays": {f: {"shape": list(arrays[f].shape), "dtype": str(arrays[f].dtype)} for f in FIELDS},
+              "arrays": {f: {"shape": list(arrays[f].shape), "dtype": str(arrays[f].dtype)} for f in fields},
               "files": _file_sizes(tmp)}
     (tmp / MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True))
     if final.exists():  # a shard that failed verification: set it aside, put the new one in place, remove it
@@ -149,8 +160,8 @@ def verify(store_dir: Path, name: str) -> str | None:
     """None when the shard is complete, else why not (`NOT_BUILT` when its folder does not exist).
 
     Complete means: its marker `shard.json` is there (written last); every file it lists has the size it lists;
-    every contract array (`CONTRACT`) opens with the marker's shape and the contract's dtype, its length equal to
-    the n_frames / n_samples / n_mfcc its ok manifest rows add up to; every ok row points into this shard.
+    every array it lists and every `REQUIRED` one opens with the marker's shape and the contract's dtype, its length
+    equal to the n_frames / n_samples / n_mfcc its ok manifest rows add up to; every ok row points into this shard.
     Reads metadata, the rows and file sizes only, not the arrays' data.
     """
     root = shard_path(store_dir, name)
@@ -162,7 +173,8 @@ def verify(store_dir: Path, name: str) -> str | None:
         return f"no readable {MARKER} (its writer stopped before finishing, or it was removed)"
     if marker.get("format") != MARKER_FORMAT:
         return f"{MARKER} is {marker.get('format')!r}, expected {MARKER_FORMAT!r}"
-    for field in CONTRACT:
+    fields = fields_of(set(marker.get("arrays", {})) & set(FIELDS))
+    for field in fields:
         if not (root / field).is_dir():
             return f"array {field} is missing"
     for rel, size in marker["files"].items():
@@ -186,7 +198,8 @@ def verify(store_dir: Path, name: str) -> str | None:
         group = zarr.open_group(root, mode="r", zarr_format=3)
     except Exception as exc:  # zarr raises several kinds for a damaged group
         return f"the zarr group cannot be opened: {exc}"
-    for field, (dtype, count) in CONTRACT.items():
+    for field in fields:
+        dtype, count = CONTRACT[field]
         try:
             arr, expect = group[field], marker["arrays"].get(field, {})
         except KeyError:

@@ -14,7 +14,7 @@ import json
 import shlex
 from pathlib import Path
 
-from storage import locks
+from storage import crops, locks
 
 CARD = "card.json"
 BUILD = "build.json"
@@ -65,9 +65,11 @@ def write_build_params(path: Path, params: dict) -> None:
     _write_json(Path(path) / BUILD, params)
 
 
-def build_command(path: Path) -> str:
+def build_command(path: Path, add_crops: dict[str, tuple[int, int]] | None = None) -> str:
     """The `talkface build …` command that completes the store at `<data-root>/stores/<dataset>/<version>`: the
-    parameters of the build that started there (its build.json), or RAW_ROOT and the defaults when none did."""
+    parameters of the build that started there (its build.json), or RAW_ROOT and the defaults when none did.
+    add_crops: crops (name → (H, W)) to cut besides that build's, e.g. one a training stage needs (that is another
+    store version)."""
     path = Path(path)
     data_root = path.parents[2] if len(path.parents) > 2 else Path("DATA")
     try:
@@ -76,10 +78,13 @@ def build_command(path: Path) -> str:
         p = {"dataset": path.parent.name, "raw_root": "RAW_ROOT"}
     args = ["talkface", "build", "--dataset", p["dataset"], "--raw-root", str(p["raw_root"]),
             "--data-root", str(data_root)]
-    for key, flag in (("shard_size", "--shard-size"), ("crop_size", "--crop-size"), ("mouth_size", "--mouth-size"),
-                      ("max_head_pose_deg", "--max-head-pose")):
+    for key, flag in (("shard_size", "--shard-size"), ("max_head_pose_deg", "--max-head-pose")):
         if p.get(key) is not None:
             args += [flag, str(p[key])]
+    wanted = {name: tuple(size) for name, size in {**(p.get("crops") or crops.DEFAULT_CROPS),
+                                                   **(add_crops or {})}.items()}
+    for name, size in (wanted.items() if wanted != crops.DEFAULT_CROPS else ()):
+        args += ["--crop", crops.format_crop(name, size)]
     return shlex.join(args)
 
 

@@ -1,9 +1,16 @@
-"""Face alignment: temporal smoothing of the alignment points, similarity transform onto a fixed template,
-warps to the 128×128 face crop and the 64×64 mouth crop.
+"""Face alignment: temporal smoothing of the alignment points, similarity transforms onto fixed templates, and the
+warps that cut the store's named crops (`storage.crops`): `face` 128×128, `mouth` 64×64, `face_sda` 128×96.
 
-- ATVGnet (Chen et al. CVPR 2019): similarity transform from landmarks 27–44 (nose and eyes) onto a template.
-- Vougioukas et al. (IJCV 2019): smoothing the alignment points over a 7-frame window stops jitter.
-- Mouth crop (Chen et al. ECCV 2018): a square of side 1.3× the larger side of the box around points 48–67.
+- `face` (ATVGnet, Chen et al. CVPR 2019): similarity transform from landmarks 27–44 (nose and eyes) onto a template.
+- `mouth` (Chen et al. ECCV 2018): a square of side 1.3× the larger side of the box around points 48–67, taken in the
+  face alignment (so it is upright with the face).
+- `face_sda` (Vougioukas et al. IJCV 2019): similarity transform from the stable points 33, 36, 39, 42, 45 (nose tip,
+  eye corners) onto a mean face, H 128 × W 96. Their mean face ships inside their model files only; ours [D] is
+  `TEMPLATE`'s points (45 mirrored from 36), scaled so the mean face's box spans 0.85 of the width, centred: the nose
+  tip falls on the middle row, so the lower half (rows 64–127, their reconstruction and sync input) holds mouth and
+  chin.
+- Every crop's alignment points are averaged over a 7-frame window (Vougioukas et al.: it stops jitter); centred
+  here [D] (their face processor averages a forward window, which lags the face by 3 frames).
 """
 from __future__ import annotations
 
@@ -81,6 +88,19 @@ def similarity_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.concatenate([scale[:, None, None] * rot, shift[:, :, None]], 2).astype(np.float32)
 
 
+# face_sda: TEMPLATE's points 33, 36, 39, 42 (rows 6, 9, 12, 15) and 45 (36 mirrored), unit coordinates
+SDA_POINTS = (33, 36, 39, 42, 45)
+SDA_TEMPLATE = np.concatenate([TEMPLATE[[6, 9, 12, 15]], [[1 - TEMPLATE[9, 0], TEMPLATE[9, 1]]]]).astype(np.float32)
+SDA_FACE_WIDTH = 0.85  # share of the crop's width the mean face's box spans (its box is 0.74 of TEMPLATE's unit)
+
+
+def sda_template(size: tuple[int, int]) -> np.ndarray:
+    """`SDA_TEMPLATE` in pixels of an (H, W) crop: float32 (5, 2), x right, y down; the face scaled by width."""
+    h, w = size
+    scale = SDA_FACE_WIDTH / 0.74 * w
+    return ((SDA_TEMPLATE - 0.5) * scale + [w / 2, h / 2]).astype(np.float32)
+
+
 def face_transforms(landmarks_src: np.ndarray, crop_size: int = 128, window: int = 7) -> np.ndarray:
     """Per-frame source → crop similarity matrices float32 (N, 2, 3), fitted on the points 27–44 after
     smoothing them over `window` frames, onto `TEMPLATE` scaled to `crop_size` pixels."""
@@ -90,6 +110,12 @@ def face_transforms(landmarks_src: np.ndarray, crop_size: int = 128, window: int
 def apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply affine matrices (N, 2, 3) to points (N, K, 2) → float32 (N, K, 2)."""
     return (np.einsum("nij,nkj->nki", transform[:, :, :2], points) + transform[:, None, :, 2]).astype(np.float32)
+
+
+def sda_transforms(landmarks_src: np.ndarray, size: tuple[int, int] = (128, 96), window: int = 7) -> np.ndarray:
+    """Per-frame source → `face_sda` crop matrices float32 (N, 2, 3): points 33, 36, 39, 42, 45 smoothed over
+    `window` frames, fitted onto `sda_template(size)` (Vougioukas et al. IJCV 2019, Sec. 3.1.1)."""
+    return similarity_batch(smooth(landmarks_src[:, list(SDA_POINTS)], window), sda_template(size))
 
 
 def mouth_transforms(face_transform: np.ndarray, landmarks_crop: np.ndarray, mouth_size: int = 64) -> np.ndarray:
@@ -105,9 +131,24 @@ def mouth_transforms(face_transform: np.ndarray, landmarks_crop: np.ndarray, mou
     return out.astype(np.float32)
 
 
-def warp(frames: np.ndarray, transforms: np.ndarray, size: int) -> np.ndarray:
-    """Warp frames uint8 (N, H, W, 3) by matrices (N, 2, 3) to uint8 (N, size, size, 3), bilinear, black border."""
-    out = np.empty((len(frames), size, size, 3), np.uint8)
+def crop_transforms(name: str, size: tuple[int, int], landmarks_src: np.ndarray, window: int = 7) -> np.ndarray:
+    """Source → crop matrices float32 (N, 2, 3) of the store's crop `name` (`storage.crops.CROPS`) at (H, W) `size`,
+    from source-frame landmarks float32 (N, 68, 2) without gaps. Raises ValueError for another name."""
+    if name == "face":
+        return face_transforms(landmarks_src, size[0], window)
+    if name == "mouth":  # the mouth box is taken in the face alignment; its scale cancels out
+        face = face_transforms(landmarks_src, 128, window)
+        return mouth_transforms(face, apply(face, landmarks_src), size[0])
+    if name == "face_sda":
+        return sda_transforms(landmarks_src, size, window)
+    raise ValueError(f"no alignment for crop {name!r}")
+
+
+def warp(frames: np.ndarray, transforms: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Warp frames uint8 (N, H, W, 3) by matrices (N, 2, 3) to uint8 (N, h, w, 3), bilinear, black border;
+    size: (h, w), or one side for a square."""
+    h, w = (size, size) if isinstance(size, (int, np.integer)) else size
+    out = np.empty((len(frames), h, w, 3), np.uint8)
     for t, (frame, m) in enumerate(zip(frames, transforms)):
-        out[t] = cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        out[t] = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     return out

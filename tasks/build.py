@@ -46,15 +46,16 @@ def check_arrays(a: ClipArrays, params: PreprocessParams) -> None:
     """The writer's array checks: dtypes, shapes and lengths agree with the store contract, nothing is NaN.
     Raises ClipError naming the first violation."""
     n = len(a.face)
+    if set(a.crops) != set(params.crops):
+        raise ClipError(f"array check: crops {sorted(a.crops)}, expected {sorted(params.crops)}")
     expect = {
-        "face": (np.uint8, (n, params.crop_size, params.crop_size, 3)),
-        "mouth": (np.uint8, (n, params.mouth_size, params.mouth_size, 3)),
+        **{name: (np.uint8, (n, h, w, 3)) for name, (h, w) in params.crops.items()},
         "landmarks": (np.float32, (n, 68, 2)),
         "landmarks_src": (np.float32, (n, 68, 2)),
         "transform": (np.float32, (n, 2, 3)),
     }
     for field, (dtype, shape) in expect.items():
-        arr = getattr(a, field)
+        arr = a.fields()[field]
         if arr.dtype != dtype or arr.shape != shape:
             raise ClipError(f"array check: {field} is {arr.dtype} {arr.shape}, expected {np.dtype(dtype)} {shape}")
     if a.audio.dtype != np.int16 or a.audio.ndim != 1:
@@ -100,7 +101,8 @@ def _preprocess_shard(name: str, clips: list[ClipSource], sha256: dict[str, str]
                       ) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Every clip's manifest row and the shard's field arrays (ok clips concatenated along axis 0)."""
     tracker = FaceTracker()
-    rows, parts = [], {f: [] for f in shards.FIELDS}
+    fields = shards.fields_of(params.crops)
+    rows, parts = [], {f: [] for f in fields}
     offsets = dict.fromkeys(("frame", "audio", "mfcc"), 0)
     for clip in clips:
         row = base_row(clip, sha256[clip.clip_id])
@@ -128,20 +130,20 @@ def _preprocess_shard(name: str, clips: list[ClipSource], sha256: dict[str, str]
             offsets["frame"] += n
             offsets["audio"] += s
             offsets["mfcc"] += m
-            for field in shards.FIELDS:
-                parts[field].append(getattr(arrays, field))
+            for field, data in arrays.fields().items():
+                parts[field].append(data)
         if row["status"] != manifest.OK:
             log.warning("quarantined %s: %s", clip.clip_id, row["reason"])
         rows.append(row)
-    return rows, {f: _concat(parts[f], f, params) for f in shards.FIELDS}
+    return rows, {f: _concat(parts[f], f, params) for f in fields}
 
 
 def _concat(parts: list[np.ndarray], field: str, params: PreprocessParams) -> np.ndarray:
     if parts:
         return np.concatenate(parts)
+    if field in params.crops:
+        return np.zeros((0, *params.crops[field], 3), np.uint8)
     empty = {
-        "face": ((0, params.crop_size, params.crop_size, 3), np.uint8),
-        "mouth": ((0, params.mouth_size, params.mouth_size, 3), np.uint8),
         "landmarks": ((0, 68, 2), np.float32), "landmarks_src": ((0, 68, 2), np.float32),
         "transform": ((0, 2, 3), np.float32), "audio": ((0,), np.int16), "mfcc": ((0, 13), np.float32),
     }[field]

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, Optional, get_type_hints
 
 import torch
 import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic import Field as PydanticField
 
 from models.system import Stage, System
 
@@ -47,6 +48,14 @@ def parse_assignments(assignments: list[str]) -> dict[str, Any]:
     return out
 
 
+def dotted(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}: nested settings as dotted override keys (and MLflow param names)."""
+    out = {}
+    for k, v in tree.items():
+        out.update(dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """A YAML file {stage: {key: value, nested: {key: value}}} as dotted overrides {"stage.key": value, …}.
     Raises ConfigError when it is unreadable or not a mapping."""
@@ -57,13 +66,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping of stage names to their settings")
 
-    def flat(d: dict, prefix: str) -> dict:
-        out = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-        return out
-
-    return flat(data, "")
+    return dotted(data)
 
 
 def _set(tree: dict, cls, path: list[str], value, key: str) -> None:
@@ -125,3 +128,60 @@ def system_configs(system: System, stages: list[str], preset: str, overrides: di
             raise ConfigError(f"{key}: {system.name} has no stage {key.partition('.')[0]!r}; its stages: "
                               f"{', '.join(system.stage_names)}")
     return {name: stage_config(system.stage(name), preset, overrides) for name in stages}
+
+
+# ------------------------------------------------------------------------------------------- the Prefect form
+
+
+def field_docs(cls) -> dict[str, str]:
+    """{field: description} from a config dataclass's docstring lines "name: text" or "a, b, c: text" (continuation
+    lines indented deeper), the convention of every config here; fields it does not document are left out."""
+    names, docs, current, indent = {f.name for f in fields(cls)}, {}, [], 0
+    for line in (cls.__doc__ or "").splitlines():
+        stripped = line.strip()
+        head, sep, text = stripped.partition(": ")
+        keys = [k.strip() for k in head.split(",")] if sep else []
+        if keys and all(k in names for k in keys):
+            current, indent = keys, len(line) - len(line.lstrip())
+            for k in keys:
+                docs[k] = text
+        elif current and stripped and len(line) - len(line.lstrip()) > indent:
+            for k in current:
+                docs[k] += " " + stripped
+        else:
+            current = []
+    return docs
+
+
+def settings_model(cls, name: str | None = None) -> type[BaseModel]:
+    """A pydantic model of the config dataclass `cls` with every field optional (None: the preset's value), nested
+    configs as nested models, each field described from the docstring (`field_docs`): the typed part of the Prefect
+    form. `settings_overrides` turns a filled-in one into dotted overrides."""
+    hints, docs = get_type_hints(cls), field_docs(cls)
+    spec = {}
+    for f in fields(cls):
+        kind = hints[f.name]
+        kind = settings_model(kind) if is_dataclass(kind) else kind
+        spec[f.name] = (Optional[kind], PydanticField(None, description=docs.get(f.name)))
+    return create_model(name or f"{cls.__name__}Settings", __config__=ConfigDict(extra="forbid",
+                                                                                  protected_namespaces=()),
+                        __doc__=(cls.__doc__ or "").split("\n\n")[0], **spec)
+
+
+def system_settings_model(system: System) -> type[BaseModel]:
+    """The form of one system's stage settings: {"system": its name, <stage>: that stage's `settings_model` or
+    None}, a member of the discriminated union `flows.train.TrainParams.settings` (keyed by "system")."""
+    spec = {"system": (Literal[system.name], system.name)}
+    for stage in system.stages:
+        spec[stage.name] = (Optional[settings_model(stage.Config, f"{system.name}_{stage.name}_settings")],
+                            PydanticField(None, description=(stage.Config.__doc__ or "").split("\n")[0]))
+    return create_model(f"{system.name}_settings", __config__=ConfigDict(extra="forbid"),
+                        __doc__=f"Stage settings of {system.name}; empty fields keep the preset's values.", **spec)
+
+
+def settings_overrides(settings: BaseModel | None) -> dict[str, Any]:
+    """A filled-in `system_settings_model` → dotted overrides {"<stage>.<field>[.<field>…]": value} of the fields
+    that were set (None: keep the preset's)."""
+    if settings is None:
+        return {}
+    return dotted(settings.model_dump(exclude_none=True, exclude={"system"}))

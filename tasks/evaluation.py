@@ -1,10 +1,11 @@
 """Score any trained system's `Generator` on a store split with the papers' metrics (pure: no Prefect, no MLflow).
 
 Per ok clip of the split (the protocol of Chen et al. CVPR 2019, Sec. 4, on this project's store): the clip's first
-aligned crop is the still image (with its stored landmarks), the clip's 16 kHz audio is the speech, and the
-generator renders the clip's length in frames (ATVGnet: AT-net turns the audio's MFCC into landmarks, boost ω as
-the public demo, VG-net renders 128×128 frames); the ground truth is the clip's own aligned crops, cropped
-identically. Then, with `tasks.metrics`:
+frame of the generator's crop (`Generator.crop`: the store's `face`, `mouth` or `face_sda`, `storage.crops`) is the
+still image, with its landmarks in that crop's pixels; the clip's 16 kHz audio is the speech, and the generator
+renders the clip's length in frames (ATVGnet: AT-net turns the audio's MFCC into landmarks, boost ω as the public
+demo, VG-net renders 128×128 frames); the ground truth is the clip's own frames of the same crop. Then, with
+`tasks.metrics`:
   psnr, ssim              default float arithmetic on uint8 frames, range 255
   psnr_paper, ssim_paper  the published scripts' uint8 arithmetic and resizing (`tasks.metrics.image`)
   lmd, lmd_sum            dlib 68-point landmarks tracked on generated and real frames, mouth points 48–67, each
@@ -13,7 +14,8 @@ identically. Then, with `tasks.metrics`:
   acd                     dlib face-descriptor distance of each generated frame to the still (mean)
   blinks_per_s, blink_duration_s   from the generated frames' eye aspect ratio (pooled over the split's clips);
                           blinks_per_s_real, blink_duration_s_real the same on the real frames
-  av_offset, av_confidence  SyncNet protocol on the generated frames' mouth crops (only with a sync model)
+  av_offset, av_confidence  SyncNet protocol on the generated frames' mouth crops (the frames themselves for a
+                          `mouth` generator; only with a sync model)
   fps                     generated frames per second (the generator from audio to frames, without the
                           metrics), over the split
 Frames where dlib finds no face are left out of the landmark metrics and counted (`lmd_missing`).
@@ -27,6 +29,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from storage import store
 from storage.dataset import ClipReader, ok_clips
 from tasks import align
 from tasks.face import FaceTracker
@@ -54,10 +57,21 @@ def mouth_crops(frames: np.ndarray, points: np.ndarray, size: int = 64) -> np.nd
     return align.warp(frames, align.mouth_transforms(identity_transform, points, size), size)
 
 
+def crop_landmarks(reader: ClipReader, row, crop, window: int) -> np.ndarray:
+    """float32 (n_frames, 68, 2): the clip's landmarks in pixels of the store crop `crop` (`storage.crops.Crop`);
+    the stored ones for `face`, else the source-frame ones through that crop's alignment as the build made it
+    (`align.crop_transforms` with the build's smoothing `window`)."""
+    if crop.field == "face":
+        return reader.landmarks(row)
+    src = reader.landmarks_src(row)
+    return align.apply(align.crop_transforms(crop.field, crop.size, src, window), src)
+
+
 def score_clip(generated: np.ndarray, real: np.ndarray, still_landmarks: np.ndarray, mfcc: np.ndarray,
-               tracker: FaceTracker, sync: SyncFn | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Metrics of one generated clip uint8 (N, H, W, 3) against its real frames (same shape). Returns (row of
-    per-clip metrics, {"ear", "ear_real"}: the eye aspect ratio series (N,) for the pooled blink statistics, None
+               tracker: FaceTracker, sync: SyncFn | None = None, mouths: bool = False
+               ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Metrics of one generated clip uint8 (N, H, W, 3) against its real frames (same shape); mouths: the frames
+    are mouth crops (the sync model reads them as they are). Returns (row of per-clip metrics, {"ear", "ear_real"}: the eye aspect ratio series (N,) for the pooled blink statistics, None
     where no frame has a face; AV sync is NaN then too)."""
     psnr_, ssim_ = psnr(generated, real), ssim(generated, real)
     gen_points, real_points = tracked_landmarks(generated, tracker), tracked_landmarks(real, tracker)
@@ -73,7 +87,9 @@ def score_clip(generated: np.ndarray, real: np.ndarray, still_landmarks: np.ndar
         "acd": acd(real[0], generated, still_landmarks=still_landmarks).mean,
     }
     gen_filled, real_filled = filled(gen_points), filled(real_points)
-    if sync is not None:
+    if sync is not None and mouths:
+        row["av_offset"], row["av_confidence"] = sync(generated, generated, mfcc)
+    elif sync is not None:
         row["av_offset"], row["av_confidence"] = (
             sync(generated, mouth_crops(generated, gen_filled), mfcc) if gen_filled is not None else (float("nan"),) * 2)
     ears = {"ear": None if gen_filled is None else eye_aspect_ratio(gen_filled),
@@ -95,29 +111,40 @@ def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | Non
              on_clip: Callable[[str, np.ndarray, np.ndarray, np.ndarray], None] | None = None,
              ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Score a loaded `models.system.Generator` on every ok clip of `store_dir`'s `split` (the first `max_clips`,
-    sorted by clip_id, when given); the store's face crops are the ground truth. on_clip(clip_id, generated, real,
-    audio int16 16 kHz) is called per clip (e.g. to write sample videos).
+    sorted by clip_id, when given); the store's frames of the generator's crop are the ground truth. on_clip(clip_id,
+    generated, real, audio int16 16 kHz) is called per clip (e.g. to write sample videos).
 
     Returns (per-clip DataFrame: clip_id, speaker, n_frames and the module docstring's metric columns, aggregate
     dict: frame-weighted means of the per-clip metrics, the pooled blink statistics, fps, n_clips, n_frames).
-    Raises ValueError when the split has no ok clip, or the generator renders another crop than the store's "face"
-    (the landmark metrics are in face-crop pixels).
+    Raises ValueError when the split has no ok clip, or the store was built without the generator's crop or at
+    another size (saying how to build one that has it).
     """
-    if generator.crop.field != "face":
-        raise ValueError(f"evaluation scores generators of the store's face crops, not {generator.crop.field}")
+    crop = generator.crop
     clips = ok_clips(store_dir, split).sort_values("clip_id")
     if max_clips is not None:
         clips = clips.head(max_clips)
     reader, tracker = ClipReader(store_dir), FaceTracker()
-    first = clips.iloc[0]  # one untimed pass first: the timed fps leaves out one-off start-up costs
-    generator(reader.faces(first)[0], reader.landmarks(first)[0], reader.audio(first), 16)
+    window = int(store.read_card(store_dir)["parameters"].get("smooth_window", 7))
+    first = clips.iloc[0]
+    try:
+        held = reader.group(first.shard)[crop.field].shape[1:3]
+    except KeyError:
+        held = None
+    if held != tuple(crop.size):
+        raise ValueError(f"{store_dir} has {'no ' + crop.field if held is None else f'{crop.field} at {held}'}; the "
+                         f"generator renders {crop.field} {tuple(crop.size)}: build a store with it:\n  "
+                         f"{store.build_command(store_dir, add_crops={crop.field: tuple(crop.size)})}")
+    # one untimed pass first: the timed fps leaves out one-off start-up costs
+    generator(reader.crops(first, crop.field)[0], crop_landmarks(reader, first, crop, window)[0], reader.audio(first),
+              16)
     rows, ears, ears_real, seconds = [], [], [], 0.0
     for row in clips.itertuples(index=False):
-        real, real_points, mfcc, audio = reader.faces(row), reader.landmarks(row), reader.mfcc(row), reader.audio(row)
+        real, real_points = reader.crops(row, crop.field), crop_landmarks(reader, row, crop, window)
+        mfcc, audio = reader.mfcc(row), reader.audio(row)
         start = time.perf_counter()
         generated = generator(real[0], real_points[0], audio, len(real))
         seconds += time.perf_counter() - start
-        metrics, ear = score_clip(generated, real, real_points[0], mfcc, tracker, sync)
+        metrics, ear = score_clip(generated, real, real_points[0], mfcc, tracker, sync, crop.field == "mouth")
         rows.append({"clip_id": row.clip_id, "speaker": row.speaker, "n_frames": int(row.n_frames), **metrics})
         ears.append(ear["ear"])
         ears_real.append(ear["ear_real"])

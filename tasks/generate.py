@@ -2,8 +2,9 @@
 audio (DESIGN "What it is", step 5). Pure: no Prefect, no MLflow.
 
 1. `prepare_photo`: detect the face and its 68 dlib landmarks exactly as the build does (`FaceTracker.detect` /
-   `predict`, the largest face), align it with the build's similarity transform onto `align.TEMPLATE` and warp the
-   system's crop (`Generator.crop`); the landmarks come back in crop pixels, with the transform.
+   `predict`, the largest face) and cut the system's crop (`Generator.crop`: face, mouth or face_sda,
+   `storage.crops`) with the build's alignment (`align.crop_transforms`); the landmarks come back in crop pixels,
+   with the transform.
 2. `prepare_audio`: any file ffmpeg reads (any container, sample rate, channel count) → 16 kHz mono int16, its MFCC
    (`storage.audio.mfcc`, 100 Hz, c0 = log-energy) and the number of video frames at 25 fps, ceil(S / 640).
 3. the system's `Generator` (`models.system`): crop, landmarks, audio → uint8 frames of the crop.
@@ -31,15 +32,14 @@ import dlib
 import ffmpeg
 import numpy as np
 
-from models.system import Crop
 from storage import audio as audio_features
+from storage.crops import CROPS, FACE, Crop
 from tasks import align, media
 from tasks.face import FaceTracker
 
 SAMPLE_RATE = 16000
 FPS = 25
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
-FACE = Crop("face", (128, 128))
 DETECT_MAX_SIDE = 1280  # images larger than this are detected on a downscaled copy (HOG cost grows with area)
 
 PathLike = Union[str, Path]
@@ -53,11 +53,11 @@ class GenerateError(RuntimeError):
 
 
 class Photo(NamedTuple):
-    """A photo prepared for a generator: rgb uint8 (H, W, 3) the photo; face uint8 (h, w, 3) its aligned crop;
+    """A photo prepared for a generator: rgb uint8 (H, W, 3) the photo; crop uint8 (h, w, 3) its aligned crop;
     landmarks float32 (68, 2) in crop pixels (x, y); transform float64 (2, 3), photo pixels -> crop pixels."""
 
     rgb: np.ndarray
-    face: np.ndarray
+    crop: np.ndarray
     landmarks: np.ndarray
     transform: np.ndarray
 
@@ -66,19 +66,18 @@ def prepare_photo(image_path: PathLike, crop: Crop = FACE, tracker: FaceTracker 
     """The photo and its aligned crop, as the build makes the store's crop of that name.
 
     image_path: any image OpenCV reads (PNG, JPEG, BMP, TIFF, WebP, …; grey or with alpha is fine; EXIF orientation
-    applied). The largest face is used. crop: the generator's crop; "face" (square, `align.face_transforms`).
+    applied). The largest face is used. crop: the generator's crop, one of the store's (`storage.crops.CROPS`).
     Returns a `Photo`. Raises GenerateError "cannot read image <path>" (missing or undecodable file) or "no face
-    found in <path>", ValueError for a crop this function does not cut.
+    found in <path>", ValueError for a crop the store does not define.
 
     Same steps as `tasks.preprocess.preprocess_clip` on a 1-frame clip: HOG detection (coarse to fine), 68-point
-    prediction in that box, `align.face_transforms` (temporal smoothing is a no-op on one frame), `align.apply`,
+    prediction in that box, `align.crop_transforms` (temporal smoothing is a no-op on one frame), `align.apply`,
     `align.warp`. One addition: in images whose longer side exceeds 1280 px the detector runs on a copy scaled down
     to 1280 px and its box is scaled back (the HOG detector's cost grows with the area; faces in such photos are
     large); the landmarks are always predicted at full resolution.
     """
-    if crop.field != "face" or crop.size[0] != crop.size[1]:
-        raise ValueError(f"prepare_photo cuts square face crops, not {crop.field} {crop.size}")
-    crop_size = crop.size[0]
+    if crop.field not in CROPS:
+        raise ValueError(f"no crop {crop.field!r}; the store's crops are {', '.join(CROPS)}")
     path = Path(image_path)
     image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
     if image is None:
@@ -96,10 +95,10 @@ def prepare_photo(image_path: PathLike, crop: Crop = FACE, tracker: FaceTracker 
         box = dlib.rectangle(*(int(round(v / scale)) for v in (box.left(), box.top(), box.right(), box.bottom())))
     points = tracker.predict(gray, box)[None]  # (1, 68, 2) source pixels
 
-    transform = align.face_transforms(points, crop_size)  # (1, 2, 3)
+    transform = align.crop_transforms(crop.field, crop.size, points)  # (1, 2, 3)
     landmarks = align.apply(transform, points)[0]
-    face = align.warp(rgb[None], transform, crop_size)[0]
-    return Photo(rgb, face, landmarks.astype(np.float32), transform[0].astype(np.float64))
+    cut = align.warp(rgb[None], transform, crop.size)[0]
+    return Photo(rgb, cut, landmarks.astype(np.float32), transform[0].astype(np.float64))
 
 
 # --------------------------------------------------------------------------------------------------------- audio
@@ -239,7 +238,7 @@ def generate(image: PathLike, audio: PathLike, out: PathLike, generator, crop_on
     t0 = time.perf_counter()
     photo = prepare_photo(image, generator.crop, tracker=tracker)
     wave, _, n_frames = prepare_audio(audio)
-    frames = generator(photo.face, photo.landmarks, wave, n_frames)
+    frames = generator(photo.crop, photo.landmarks, wave, n_frames)
     if not crop_only:
         frames = paste_back(photo.rgb, frames, photo.transform)
     write_video(frames, wave, out, FPS, audio_path=audio)

@@ -1,5 +1,5 @@
 """One source clip → the store's per-clip arrays (DESIGN, "Preprocessing"): decode at 25 fps, track landmarks,
-smooth and align, cut the face and mouth crops, extract 16 kHz mono audio and its MFCC.
+smooth and align, cut the store's named crops (`storage.crops`: face, mouth, face_sda), extract 16 kHz mono audio and its MFCC.
 
 Anything that makes a clip unusable raises `ClipError` whose message is the manifest's quarantine reason.
 """
@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from storage import audio
+from storage.crops import DEFAULT_CROPS, check_crops
 from tasks import align, head_pose, media
 from tasks.face import FaceTracker
 
 # Bump when a change to the preprocessing changes its output: it is part of every store's version digest.
-PREPROCESS_VERSION = "2"  # 2: head pose per clip
+PREPROCESS_VERSION = "3"  # 2: head pose per clip; 3: named crops, face_sda
 
 
 class PreprocessParams(BaseModel):
@@ -24,8 +25,10 @@ class PreprocessParams(BaseModel):
 
     fps: float = Field(25.0, description="video frame rate of the store (frames/s)")
     sample_rate: int = Field(16000, description="audio sample rate of the store (Hz)")
-    crop_size: int = Field(128, ge=32, le=512, description="side of the aligned face crop (px)")
-    mouth_size: int = Field(64, ge=16, le=256, description="side of the mouth crop (px)")
+    crops: dict[str, tuple[int, int]] = Field(
+        default_factory=lambda: dict(DEFAULT_CROPS),
+        description="the crops to cut, name → (H, W) px (storage.crops: face 128×128, mouth 64×64, face_sda 128×96); "
+                    "face is required")
     smooth_window: int = Field(7, ge=1, description="frames over which the alignment points are averaged")
     max_missing_fraction: float = Field(
         0.1, ge=0, le=1, description="largest share of frames without a face that interpolation may fill"
@@ -34,6 +37,16 @@ class PreprocessParams(BaseModel):
     max_head_pose_deg: float | None = Field(
         None, gt=0, le=90, description="near-frontal filter: quarantine clips whose yaw, pitch or roll reaches this "
         "many degrees (10 for Vougioukas et al.'s LRW subset); None keeps every pose")
+
+    @field_validator("crops")
+    @classmethod
+    def _known_crops(cls, crops: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        return check_crops(crops)
+
+    @property
+    def crop_size(self) -> int:
+        """Side of the face crop (px): the pixels of the store's landmarks (the manifest's crop_size)."""
+        return self.crops["face"][0]
 
 
 class ClipError(RuntimeError):
@@ -44,8 +57,7 @@ class ClipError(RuntimeError):
 class ClipArrays:
     """Everything the store keeps for one clip (DESIGN table): shapes per frame N, sample S, MFCC frame A."""
 
-    face: np.ndarray  # uint8 (N, crop, crop, 3) RGB
-    mouth: np.ndarray  # uint8 (N, mouth, mouth, 3) RGB
+    crops: dict[str, np.ndarray]  # name → uint8 (N, H, W, 3) RGB, the build's crops (`PreprocessParams.crops`)
     landmarks: np.ndarray  # float32 (N, 68, 2) crop pixels
     landmarks_src: np.ndarray  # float32 (N, 68, 2) source pixels
     transform: np.ndarray  # float32 (N, 2, 3) source → crop
@@ -55,6 +67,16 @@ class ClipArrays:
     duration_s: float
     faces_missing: int
     head_pose: tuple[float, float, float]  # clip's largest |yaw|, |pitch|, |roll| in degrees (tasks/head_pose.py)
+
+    @property
+    def face(self) -> np.ndarray:
+        """uint8 (N, crop, crop, 3): the face crop, in whose pixels `landmarks` are."""
+        return self.crops["face"]
+
+    def fields(self) -> dict[str, np.ndarray]:
+        """The shard fields of this clip (DESIGN table): its crops and the other per-clip arrays."""
+        return {**self.crops, "landmarks": self.landmarks, "landmarks_src": self.landmarks_src,
+                "transform": self.transform, "audio": self.audio, "mfcc": self.mfcc}
 
 
 def preprocess_clip(path: Path, params: PreprocessParams, tracker: FaceTracker | None = None) -> ClipArrays:
@@ -77,12 +99,12 @@ def preprocess_clip(path: Path, params: PreprocessParams, tracker: FaceTracker |
     landmarks_src = align.interpolate_missing(track.landmarks)
 
     transform = align.face_transforms(landmarks_src, params.crop_size, params.smooth_window)
-    landmarks = align.apply(transform, landmarks_src)
-    mouth_transform = align.mouth_transforms(transform, landmarks, params.mouth_size)
+    crops = {name: align.warp(frames, transform if name == "face" else
+                              align.crop_transforms(name, size, landmarks_src, params.smooth_window), size)
+             for name, size in params.crops.items()}
     return ClipArrays(
-        face=align.warp(frames, transform, params.crop_size),
-        mouth=align.warp(frames, mouth_transform, params.mouth_size),
-        landmarks=landmarks,
+        crops=crops,
+        landmarks=align.apply(transform, landmarks_src),
         landmarks_src=landmarks_src,
         transform=transform,
         audio=wave,

@@ -6,14 +6,15 @@ from models.atvgnet.generator import ATVGnetGenerator
 from models.atvgnet.losses import VGNetLossConfig, discriminator_loss, generator_loss
 from models.atvgnet.stages import ATNetStage, ATNetTrainConfig, VGNetStage, VGNetTrainConfig
 from models.atvgnet.vg_net import VGNet, VGNetConfig
-from models.system import Crop, System
+from models.system import System
+from storage.crops import FACE
 
 SYSTEM = System(
     name="atvgnet",
     paper="Chen, Maddox, Duan, Xu. Hierarchical Cross-Modal Talking Face Generation with Dynamic Pixel-Wise Loss. "
           "CVPR 2019",
     stages=(ATNetStage(), VGNetStage()),
-    crop=Crop("face", (128, 128)),
+    crop=FACE,
     metrics=frozenset({"psnr", "ssim", "lmd", "cpbd", "acd", "blinks_per_s", "av_offset", "av_confidence"}),
     generator=ATVGnetGenerator,
 )

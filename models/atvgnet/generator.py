@@ -22,12 +22,11 @@ import torch
 from models.atvgnet.at_net import ATNet
 from models.atvgnet.data import mfcc_windows
 from models.atvgnet.inference import load_atnet, load_vgnet
-from models.system import Crop
 from storage import audio as audio_features
+from storage.crops import FACE
 from storage.landmark_pca import LandmarkPCA, normalise
 
 T_VGNET = 16  # frames per VG-net sample (training length)
-CROP = Crop("face", (128, 128))
 
 
 class ATVGnetGenerator:
@@ -38,7 +37,7 @@ class ATVGnetGenerator:
     coefficients (True), False, or 6 factors; batch: VG-net chunks of 16 frames per forward pass.
     """
 
-    crop = CROP
+    crop = FACE
 
     def __init__(self, atnet: ATNet, pca: LandmarkPCA, vgnet: torch.nn.Module, boost: bool | Sequence[float] = True,
                  batch: int = 8):

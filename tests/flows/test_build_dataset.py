@@ -15,6 +15,10 @@ from storage import locks, manifest, shards, store
 from tests.conftest import copy_clip, talkface
 
 
+def card_crops(store_dir):
+    return store.read_card(store_dir)["parameters"]["crops"]
+
+
 def test_store_follows_the_contract(grid_store):
     table = manifest.read(grid_store / store.MANIFEST)
     assert list(table.columns) == manifest.COLUMNS
@@ -28,6 +32,9 @@ def test_store_follows_the_contract(grid_store):
     face, lm = group["face"][n : n + 75], group["landmarks"][n : n + 75]
     assert face.shape == (75, 128, 128, 3) and face.dtype == np.uint8
     assert group["mouth"].shape[1:] == (64, 64, 3) and group["transform"].shape[1:] == (2, 3)
+    assert group["face_sda"].shape[1:] == (128, 96, 3) and card_crops(grid_store) == {"face": [128, 128],
+                                                                                   "mouth": [64, 64],
+                                                                                   "face_sda": [128, 96]}
     assert lm.dtype == np.float32 and 0 < lm.min() and lm.max() < 128
     a = int(row.mfcc_start)
     assert group["mfcc"][a : a + int(row.n_mfcc)].shape == (row.n_mfcc, 13)

@@ -3,11 +3,15 @@ system, stage, setting, wrong type, another stage's checkpoint) refused with exi
 wrong and what would be right, and nothing written."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from flows.cli import app
+from storage import shards
+from tests.conftest import SAMPLES, copy_clip
 
 
 def talkface(*args):
@@ -61,3 +65,59 @@ def test_a_global_batch_that_does_not_split_over_the_processes_is_refused(grid_s
                       "--accelerator", "cpu", "--set", "atnet.batch_size=7")
     assert result.exit_code == 2 and "atnet.batch_size=7: the global batch must split evenly over the 2 processes" \
         in result.stderr, result.output[-2000:]
+
+
+@pytest.fixture(scope="module")
+def face_only_store(tmp_path_factory):
+    """A store of two GRID clips built by the real flow with `--crop face` only."""
+    raw, data_root = tmp_path_factory.mktemp("raw"), tmp_path_factory.mktemp("data")
+    for name in ("bbaf2n", "bbaf3s"):
+        copy_clip(name, raw)
+    result = talkface("build", "--raw-root", raw, "--data-root", data_root, "--crop", "face")
+    assert result.exit_code == 0, result.output[-3000:]
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_store_built_without_a_crop_a_stage_reads_is_refused(face_only_store, grid_store, tmp_path):
+    assert face_only_store.name != grid_store.name  # the crops are part of the store's version
+    group = shards.open_shard(face_only_store, shards.completed(face_only_store)[0])
+    assert "face" in group.array_keys() and "mouth" not in group.array_keys()
+    data_root = tmp_path / "data"
+    result = talkface("train", "--store", face_only_store, "--data-root", data_root, "--system", "syncnet")
+    assert result.exit_code == 2, result.output[-2000:]
+    assert "syncnet (syncnet) reads mouth, which" in result.stderr and "--crop face=128x128 --crop mouth=64x64" \
+        in result.stderr.replace("\n", " ")
+    assert not data_root.exists()
+
+
+@pytest.mark.parametrize("crop,message", [("lips", "unknown crop lips"), ("mouth", "must include 'face'"),
+                                          ("face=128x96", "crop face is square")])
+def test_build_refuses_bad_crops(tmp_path, crop, message):
+    result = talkface("build", "--raw-root", SAMPLES, "--data-root", tmp_path / "data", "--crop", crop)
+    assert result.exit_code == 2 and message in result.stderr, result.output[-2000:]
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_train_form_is_typed_per_system():
+    from flows.train import TrainParams
+
+    schema = TrainParams.model_json_schema()
+    union = schema["properties"]["settings"]["anyOf"][0]
+    assert union["discriminator"]["propertyName"] == "system" and set(union["discriminator"]["mapping"]) == {
+        "atvgnet", "syncnet"}
+    params = TrainParams(store="s", settings={"system": "syncnet", "syncnet": {"lr": 3e-4}})  # system from settings
+    assert params.system == "syncnet" and params.configs()["syncnet"].lr == 3e-4
+    params = TrainParams(store="s", settings={"system": "atvgnet", "atnet": {"lr": 1e-3}}, overrides={"atnet.lr": 2e-3})
+    assert params.configs()["atnet"].lr == 2e-3  # overrides come after the form's settings
+    with pytest.raises(ValueError, match="settings are atvgnet's but the system is syncnet"):
+        TrainParams(store="s", system="syncnet", settings={"system": "atvgnet"})
+
+
+def test_python_m_flows_train_takes_the_typed_settings():
+    from pydantic_settings import CliApp
+
+    from flows.train import TrainParams
+
+    params = CliApp.run(TrainParams, cli_args=["--store", "s", "--settings.system", "atvgnet",
+                                               "--no-settings.vgnet.generator.use-dma", "--settings.vgnet.lr", "1e-3"])
+    assert params.configs()["vgnet"].generator.use_dma is False and params.configs()["vgnet"].lr == 1e-3

@@ -14,6 +14,8 @@ import torch
 from models.config import TrainConfig
 from models.registry import SYSTEMS, get_stage, get_system
 from models.weights import read_weights
+from storage import shards
+from storage.crops import CROPS, Crop
 from tasks import model_dir
 from tasks.training import Devices, train_stage
 
@@ -41,6 +43,9 @@ def test_the_registry_names_what_the_cli_prints():
         d = system.describe()
         assert d["name"] and d["paper"] and d["stages"] and d["metrics"] and len(d["crop"]["size"]) == 2
         assert len(set(d["stages"])) == len(d["stages"])
+        assert system.crop == Crop(system.crop.field, CROPS[system.crop.field].default_size)  # a crop the build cuts
+        for stage in system.stages:
+            assert set(stage.reads) <= set(shards.FIELDS), (system.name, stage.name, stage.reads)
     with pytest.raises(KeyError, match="registered systems: atvgnet, syncnet"):
         get_system("wav2lip")
     with pytest.raises(KeyError, match="its stages: atnet, vgnet"):

@@ -16,6 +16,7 @@ def _arrays(n: int) -> dict[str, np.ndarray]:
     return {
         "face": rng.integers(0, 255, (n, 128, 128, 3), dtype=np.uint8),
         "mouth": rng.integers(0, 255, (n, 64, 64, 3), dtype=np.uint8),
+        "face_sda": rng.integers(0, 255, (n, 128, 96, 3), dtype=np.uint8),
         "landmarks": rng.uniform(0, 128, (n, 68, 2)).astype(np.float32),
         "landmarks_src": rng.uniform(0, 300, (n, 68, 2)).astype(np.float32),
         "transform": rng.normal(size=(n, 2, 3)).astype(np.float32),
@@ -46,6 +47,23 @@ def test_write_and_read_back(tmp_path):
     assert group["face"].shards == (50, 128, 128, 3)  # the sharding codec: one file per array
     rows = manifest.read(shards.shard_path(tmp_path, "shard-00000") / shards.PART_MANIFEST)
     assert rows.clip_id.tolist() == ["s1/a"] and rows.words[0][0]["word"] == "bin"
+
+
+def test_a_shard_holds_the_crops_its_build_cut(tmp_path):
+    data = _arrays(5)
+    del data["mouth"], data["face_sda"]
+    shards.write_shard(tmp_path, "shard-00000", data, [_row("s1/a", 5)])
+    assert shards.verify(tmp_path, "shard-00000") is None
+    assert sorted(shards.open_shard(tmp_path, "shard-00000").array_keys()) == sorted(data)
+    del data["face"]  # the landmarks are in face-crop pixels: no shard without it
+    with pytest.raises(ValueError, match="a shard holds the fields .*'face'"):
+        shards.write_shard(tmp_path, "shard-00001", data, [_row("s1/b", 5, "shard-00001")])
+
+
+def test_a_crop_its_marker_lists_must_be_there(tmp_path):
+    shards.write_shard(tmp_path, "shard-00000", _arrays(3), [_row("s1/a", 3)])
+    shutil.rmtree(shards.shard_path(tmp_path, "shard-00000") / "face_sda")
+    assert shards.verify(tmp_path, "shard-00000") == "array face_sda is missing"
 
 
 def test_shards_are_immutable_and_partial_writes_invisible(tmp_path):

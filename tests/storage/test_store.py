@@ -24,7 +24,7 @@ def test_the_datasets_refuse_a_store_without_its_card(cardless_store):
     with pytest.raises(store.IncompleteStoreError, match="has no card.json: its build is still running or stopped"):
         ok_clips(cardless_store, "train")
     expected = (f"talkface build --dataset grid --raw-root {SAMPLES} --data-root {cardless_store.parents[2]} "
-                "--shard-size 4 --crop-size 128 --mouth-size 64")
+                "--shard-size 4")
     assert store.build_command(cardless_store) == expected
 
 

@@ -59,3 +59,35 @@ def test_crops_of_a_real_clip(sample_clip):
     assert faces.shape == (25, 128, 128, 3) and faces.dtype == np.uint8
     # skin, not border: the centre of the crop (nose) is bright and not black
     assert faces[:, 54:74, 54:74].mean() > 60
+
+
+def test_face_sda_crop_of_a_real_clip(sample_clip):
+    frames = media.decode(sample_clip).frames[:25]
+    lm_src = FaceTracker().track(frames).landmarks
+    transform = align.crop_transforms("face_sda", (128, 96), lm_src)
+    lm = align.apply(transform, lm_src)
+    # the stable points 33, 36, 39, 42, 45 land on the mean face; the face fits the 96-px width; the mouth is in the
+    # lower half (rows 64–127), the eyes in the upper (Vougioukas et al.: reconstruction on the lower half)
+    assert np.abs(lm[:, list(align.SDA_POINTS)] - align.sda_template((128, 96))).mean() < 3
+    assert lm[..., 0].min() > 0 and lm[..., 0].max() < 96 and lm[..., 1].max() < 128
+    assert (lm[:, 48:68, 1] > 64).all() and (lm[:, 36:48, 1] < 64).all()
+    crops = align.warp(frames, transform, (128, 96))
+    assert crops.shape == (25, 128, 96, 3) and crops[:, 60:70, 40:56].mean() > 60  # skin, not border
+
+
+def test_crop_transforms_of_the_mouth_are_the_builds(sample_clip):
+    frames = media.decode(sample_clip).frames[:10]
+    lm_src = FaceTracker().track(frames).landmarks
+    face = align.face_transforms(lm_src, 128)
+    expected = align.mouth_transforms(face, align.apply(face, lm_src), 64)
+    np.testing.assert_array_equal(align.crop_transforms("mouth", (64, 64), lm_src), expected)
+    np.testing.assert_array_equal(align.crop_transforms("face", (128, 128), lm_src), face)
+
+
+def test_alignment_smooths_the_points_over_time(sample_clip):
+    frames = media.decode(sample_clip).frames[:40]
+    lm_src = FaceTracker().track(frames).landmarks
+    for name, size in (("face", (128, 128)), ("face_sda", (128, 96))):
+        jitter = {w: np.abs(np.diff(align.crop_transforms(name, size, lm_src, window=w)[:, :, 2], 2, axis=0)).mean()
+                  for w in (1, 7)}
+        assert jitter[7] < 0.5 * jitter[1], (name, jitter)  # frame-to-frame shake of the crop's translation

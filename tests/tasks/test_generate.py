@@ -25,7 +25,9 @@ from storage import audio
 from tasks import media
 from models.atvgnet.generator import ATVGnetGenerator, predict_landmarks, render_frames
 from models.atvgnet.inference import load_atnet
+from storage.crops import FACE, FACE_SDA, MOUTH
 from storage.landmark_pca import normalise
+from tasks.evaluation import crop_landmarks
 from tasks.generate import (GenerateError, generate, n_video_frames, paste_back, prepare_audio,
                             prepare_photo, write_video)
 from tests.conftest import train_small
@@ -86,32 +88,33 @@ def generator(atnet_ckpt, vgnet) -> ATVGnetGenerator:
 @pytest.fixture(scope="module")
 def face(files):
     photo = prepare_photo(files["face"])
-    return photo.face, photo.landmarks
+    return photo.crop, photo.landmarks
 
 
 # ------------------------------------------------------------------------------------------------------ face
 
 
-def test_prepare_photo_matches_the_build(files, face, grid_store):
-    crop, landmarks = face
-    assert crop.dtype == np.uint8 and crop.shape == (128, 128, 3)
-    assert landmarks.dtype == np.float32 and landmarks.shape == (68, 2)
+@pytest.mark.parametrize("crop", [FACE, MOUTH, FACE_SDA], ids=lambda c: c.field)
+def test_prepare_photo_matches_the_build(files, crop, grid_store):
+    photo = prepare_photo(files["face"], crop)
+    assert photo.crop.dtype == np.uint8 and photo.crop.shape == (*crop.size, 3)
+    assert photo.landmarks.dtype == np.float32 and photo.landmarks.shape == (68, 2)
     rows = ok_clips(grid_store, "train")
     row = rows[rows["clip_id"] == FACE_CLIP].iloc[0]
     reader = ClipReader(grid_store)
-    s = int(row.frame_start) + FACE_FRAME
-    build_landmarks = np.asarray(reader.group(row.shard)["landmarks"][s])
-    build_face = np.asarray(reader.group(row.shard)["face"][s])
+    build_landmarks = crop_landmarks(reader, row, crop, window=7)[FACE_FRAME]
+    build_crop = reader.crops(row, crop.field)[FACE_FRAME]
     # the build smooths its alignment points over 7 frames; a still image has one, so a little difference remains
-    error = np.linalg.norm(landmarks - build_landmarks, axis=1)
+    # (the mouth crop, 1/1.3 of its side the lips' extent, magnifies it about 2x)
+    error = np.linalg.norm(photo.landmarks - build_landmarks, axis=1) / (2 if crop.field == "mouth" else 1)
     assert error.mean() < 1.5 and error.max() < 3.0, error.round(2)
-    assert np.abs(crop.astype(int) - build_face.astype(int)).mean() < 12
+    assert np.abs(photo.crop.astype(int) - build_crop.astype(int)).mean() < 12
 
 
 def test_prepare_photo_on_a_large_photo(files, face):
     # detected on a copy scaled to 1280 px, landmarks predicted at full size: the same crop as from the small frame
     photo = prepare_photo(files["face_large"])
-    crop, landmarks = photo.face, photo.landmarks
+    crop, landmarks = photo.crop, photo.landmarks
     assert crop.shape == (128, 128, 3) and landmarks.shape == (68, 2)
     error = np.linalg.norm(landmarks - face[1], axis=1)
     assert error.mean() < 1.5, error.round(2)
@@ -288,16 +291,17 @@ def test_generate_pastes_the_face_back_into_the_photo(files, generator, tmp_path
     assert outside_error < 3 and inside_error > 3 * outside_error, (outside_error, inside_error)
 
 
-def test_paste_back_inverts_the_crop_transform(files):
-    photo = prepare_photo(files["face"])
+@pytest.mark.parametrize("crop", [FACE, FACE_SDA], ids=lambda c: c.field)
+def test_paste_back_inverts_the_crop_transform(files, crop):
+    photo = prepare_photo(files["face"], crop)
     # pasting the photo's own crop back gives the photo again inside the crop (up to two bilinear resamplings)
-    back = paste_back(photo.rgb, photo.face[None], photo.transform, feather=0)[0]
+    back = paste_back(photo.rgb, photo.crop[None], photo.transform, feather=0)[0]
     assert back.shape == photo.rgb.shape and back.dtype == np.uint8
     x, y = cv2.transform(photo.landmarks[None, 30:31].astype(np.float64),
                          cv2.invertAffineTransform(photo.transform))[0, 0].astype(int)  # the nose tip, photo pixels
     patch = np.s_[y - 20 : y + 20, x - 20 : x + 20]
     assert np.abs(back[patch].astype(int) - photo.rgb[patch].astype(int)).mean() < 6
-    white = np.full((1, 128, 128, 3), 255, np.uint8)
+    white = np.full((1, *crop.size, 3), 255, np.uint8)
     blended = paste_back(np.zeros_like(photo.rgb), white, photo.transform, feather=8)[0, ..., 0]
     assert blended[y, x] == 255 and blended[0, 0] == 0 and 0 < np.median(blended[(blended > 0) & (blended < 255)])
 
