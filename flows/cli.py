@@ -111,6 +111,8 @@ def train(
     accelerator: str = typer.Option("auto", help="auto, cpu or cuda"),
     strategy: str = typer.Option("auto", help="auto or ddp"),
     resume: Optional[str] = typer.Option(None, help="a checkpoint file, or an MLflow run id to continue"),
+    input_: list[str] = typer.Option([], "--input", help="STAGE=CHECKPOINT of an earlier stage whose trained network "
+                                                         "the stage uses (training the whole system needs none)"),
     alias: str = typer.Option("champion", help="MLflow alias of the registered model"),
     data_root: Path = typer.Option(Path("data"), help="where mlflow.db and run outputs live"),
 ) -> None:
@@ -124,10 +126,13 @@ def train(
     from tasks.configs import ConfigError, parse_assignments
 
     try:
+        inputs = dict(item.split("=", 1) for item in input_ if "=" in item)
+        if len(inputs) != len(input_):
+            raise ConfigError(f"--input expects STAGE=CHECKPOINT, got {input_}")
         params = TrainParams(system=system, stage=stage, store=store, data_root=data_root, preset=preset,
                              steps=steps, overrides=parse_assignments(set_), config_file=config, devices=devices,
                              num_nodes=num_nodes, accelerator=accelerator, strategy=strategy, resume=resume,
-                             alias=alias)
+                             inputs=inputs, alias=alias)
         params.configs()
         if resume and Path(resume).is_file():
             resume_points(Path(resume), system, get_system(system).stage_names)  # refuses another's checkpoint

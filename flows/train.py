@@ -58,6 +58,8 @@ class TrainParams(BaseModel):
         "auto", description="auto (DDP when devices x nodes > 1) or ddp")
     resume: str | None = Field(None, description="continue at its step: a checkpoint file, or an MLflow run id whose "
                                                  "logged checkpoints to continue (logging into that run)")
+    inputs: dict[str, Path] = Field(default_factory=dict, description="checkpoints of earlier stages whose trained "
+                                    "networks a stage uses, by stage (training the whole system fills them in)")
     register_as: str | None = Field(None, description="MLflow registered model name (none: the system's name)")
     alias: str = Field("champion", description='alias pointed at the new model version ("" for none)')
     experiment: str = Field("talkface", description="MLflow experiment")
@@ -126,6 +128,17 @@ def require_fields(store_dir: Path, system: str, stages: list[str]) -> None:
                          f"{store.build_command(store_dir, add_crops=add)}")
 
 
+def stage_inputs(stage, config, results: dict[str, dict], start: dict, given: dict[str, Path]) -> dict[str, Path]:
+    """{stage: checkpoint} of the earlier stages whose networks `stage` uses: trained in this run, else given
+    (`TrainParams.inputs`), else the resume points found beside a resumed checkpoint; the loop says which is missing."""
+    out = {}
+    for used, _ in stage.uses(config).values():
+        found = (results.get(used.name, {}).get("checkpoint") or given.get(used.name) or start.get(used.name))
+        if found:
+            out[used.name] = Path(found)
+    return out
+
+
 @flow(name="train")
 def train(params: TrainParams) -> dict:
     """Train `params.system`'s stages on `params.store`; returns {"run_id", "tracking_uri", "stages": {stage: the
@@ -159,8 +172,9 @@ def train(params: TrainParams) -> dict:
     results: dict[str, dict] = {}
     try:
         for name in names:
+            inputs = stage_inputs(system.stage(name), configs[name], results, start, params.inputs)
             results[name] = steps.train_stage(params.system, name, configs[name], store_dir, out_dir / "checkpoints",
-                                              devices, uri, run_id, start[name])
+                                              devices, uri, run_id, start[name], inputs)
         result = {"stages": results, "checkpoint": results[names[-1]]["checkpoint"],
                   "final_loss": results[names[-1]]["final_loss"]}
         if params.stage is None:

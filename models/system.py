@@ -20,7 +20,13 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from storage.crops import Crop  # noqa: F401  (a system's crop; re-exported)
+from storage.crops import Crop
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    """Turn gradients of every parameter of `module` on or off (a GAN step freezes its discriminator this way)."""
+    for p in module.parameters():
+        p.requires_grad_(flag)
 
 
 class StepOutput(NamedTuple):
@@ -47,6 +53,10 @@ class Stage:
     inference_modules: the modules an exported model directory keeps (the rest, e.g. discriminators, are dropped).
     resume_may_differ: config fields (dotted for nested ones) that may change when a run resumes, beyond the loop's
         own (`models.config.RESUME_MAY_DIFFER`).
+    `uses(cfg)`: the trained networks of earlier stages this one takes, frozen (e.g. a loss network); the loop
+        loads each from that stage's checkpoint (`train_stage(inputs=…)`), keeps it in eval mode without gradients
+        and outside DDP, passes it to `step` among the modules, and saves it in this stage's checkpoints, so a
+        resumed run needs no inputs.
     """
 
     name: ClassVar[str]
@@ -58,6 +68,10 @@ class Stage:
     def modules(self, cfg) -> dict[str, nn.Module]:
         """The freshly initialised networks, by name (called after the loop seeds every generator)."""
         raise NotImplementedError
+
+    def uses(self, cfg) -> dict[str, tuple["Stage", str]]:
+        """{module name in this stage: (the earlier stage, its module name)} of the frozen inputs. Default: none."""
+        return {}
 
     def optimizers(self, cfg, modules: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         """One optimizer per trained module, keyed by the module's name."""

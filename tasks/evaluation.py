@@ -71,8 +71,9 @@ def score_clip(generated: np.ndarray, real: np.ndarray, still_landmarks: np.ndar
                tracker: FaceTracker, sync: SyncFn | None = None, mouths: bool = False
                ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Metrics of one generated clip uint8 (N, H, W, 3) against its real frames (same shape); mouths: the frames
-    are mouth crops (the sync model reads them as they are). Returns (row of per-clip metrics, {"ear", "ear_real"}: the eye aspect ratio series (N,) for the pooled blink statistics, None
-    where no frame has a face; AV sync is NaN then too)."""
+    are mouth crops (the sync model reads them as they are). Returns (row of per-clip metrics, {"ear", "ear_real"}:
+    the eye aspect ratio series (N,) for the pooled blink statistics, None where no frame has a face; AV sync is NaN
+    then too)."""
     psnr_, ssim_ = psnr(generated, real), ssim(generated, real)
     gen_points, real_points = tracked_landmarks(generated, tracker), tracked_landmarks(real, tracker)
     found = ~(np.isnan(gen_points).any((1, 2)) | np.isnan(real_points).any((1, 2)))
@@ -91,7 +92,8 @@ def score_clip(generated: np.ndarray, real: np.ndarray, still_landmarks: np.ndar
         row["av_offset"], row["av_confidence"] = sync(generated, generated, mfcc)
     elif sync is not None:
         row["av_offset"], row["av_confidence"] = (
-            sync(generated, mouth_crops(generated, gen_filled), mfcc) if gen_filled is not None else (float("nan"),) * 2)
+            sync(generated, mouth_crops(generated, gen_filled), mfcc) if gen_filled is not None
+            else (float("nan"),) * 2)
     ears = {"ear": None if gen_filled is None else eye_aspect_ratio(gen_filled),
             "ear_real": None if real_filled is None else eye_aspect_ratio(real_filled)}
     return row, ears

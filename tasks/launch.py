@@ -27,7 +27,8 @@ class RankJob:
     """What every rank of a DDP job trains (JSON-serialisable: the job file `tasks.rank` reads).
 
     system, stage: registry names. config: the stage config's `to_dict()`. store_dir, out_dir: as for
-    `train_stage`. devices: `tasks.training.Devices` fields. resume_from: a checkpoint, or None.
+    `train_stage`. devices: `tasks.training.Devices` fields. resume_from: a checkpoint, or None. inputs: {stage:
+    checkpoint} of the earlier stages whose networks the stage uses (`Stage.uses`).
     tracking: {"uri", "run_id", "prefix"} for rank 0 to log to MLflow, or None. result: where rank 0 writes the
     result (JSON).
     """
@@ -41,6 +42,7 @@ class RankJob:
     result: str
     resume_from: str | None = None
     tracking: dict | None = field(default=None)
+    inputs: dict = field(default_factory=dict)
 
 
 def command(job_file: Path, devices: Devices) -> list[str]:

@@ -1,5 +1,6 @@
 """One source clip → the store's per-clip arrays (DESIGN, "Preprocessing"): decode at 25 fps, track landmarks,
-smooth and align, cut the store's named crops (`storage.crops`: face, mouth, face_sda), extract 16 kHz mono audio and its MFCC.
+smooth and align, cut the store's named crops (`storage.crops`: face, mouth, face_sda), extract 16 kHz mono audio
+and its MFCC.
 
 Anything that makes a clip unusable raises `ClipError` whose message is the manifest's quarantine reason.
 """

@@ -38,7 +38,7 @@ def main(job_file: str) -> None:
         callbacks = {"on_step": log.on_step, "on_sample": log.on_sample, "on_checkpoint": log.on_checkpoint}
     result = train_stage(job["system"], stage, config, Path(job["store_dir"]), Path(job["out_dir"]), devices,
                          resume_from=Path(job["resume_from"]) if job.get("resume_from") else None, fabric=fabric,
-                         **callbacks)
+                         inputs={k: Path(v) for k, v in job.get("inputs", {}).items()}, **callbacks)
     if callbacks:
         log.flush()
     if fabric.global_rank == 0:

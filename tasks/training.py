@@ -14,6 +14,7 @@ The loop keeps what makes a run reproducible and resumable (`../shared/specs/sys
       modules {name: state dict}   optimizers {name: state dict}
       config  the stage config's to_dict()   extra  the stage's `extra_state` (e.g. AT-net's PCA basis)
       rng  rank 0's {"torch", "cuda", "numpy", "python"} states   store_dir  str
+      frozen  {name: {"stage", "module", "config", "state"}}: the earlier stages' networks it uses (`Stage.uses`)
 - resuming restores all of it, continues at the saved step with the batches an uninterrupted run would have drawn,
   and refuses a checkpoint of another system or stage, or a config that differs outside the fields that may
   (`models.config.RESUME_MAY_DIFFER` and the stage's `resume_may_differ`).
@@ -134,6 +135,7 @@ def train_stage(
     on_sample: Callable[[int, dict[str, np.ndarray]], None] | None = None,
     on_checkpoint: Callable[[Path], None] | None = None,
     fabric: Fabric | None = None,
+    inputs: dict[str, Path] | None = None,
 ) -> TrainResult:
     """Train `stage` (of system `system`) on `store_dir`'s train split for `config.steps` steps; checkpoints go to
     `out_dir` (created). In a DDP job every rank calls it with the same arguments.
@@ -143,8 +145,10 @@ def train_stage(
     (uint8 HWC arrays). on_checkpoint(path) after each checkpoint is written.
     resume_from: a checkpoint of this system and stage (module docstring); ValueError when it is another's or the
     config differs where it may not. fabric: an already launched Fabric (else one is made from `devices`).
-    Raises ValueError when the train split has fewer samples than a batch, or when several processes are asked for
-    outside a launched job (start them with `tasks.launch.run_ranks`, torchrun or srun).
+    inputs: {stage name: its checkpoint} of the earlier stages whose networks this one uses (`Stage.uses`; not
+    needed when resuming). Raises ValueError when the train split has fewer samples than a batch, when a used
+    stage's checkpoint is missing or another's, or when several processes are asked for outside a launched job
+    (start them with `tasks.launch.run_ranks`, torchrun or srun).
     """
     if fabric is None and devices.world_size > 1 and not ({"LOCAL_RANK", "SLURM_PROCID"} & set(os.environ)):
         raise ValueError(f"{devices.world_size} processes: start the ranks with tasks.launch.run_ranks (or torchrun / "
@@ -154,11 +158,36 @@ def train_stage(
         fabric.launch()
     with checkpoint.torch_threads(config.cpu_threads if fabric.device.type == "cpu" else 0):
         return _train(system, stage, config, Path(store_dir), Path(out_dir), fabric, resume_from, on_step, on_sample,
-                      on_checkpoint)
+                      on_checkpoint, inputs or {})
+
+
+def frozen_inputs(system: str, stage: Stage, config, inputs: dict[str, Path]) -> dict[str, dict]:
+    """The saved form {name: {"stage", "module", "config", "state"}} of the networks `stage` uses, read from the
+    used stages' checkpoints (`inputs`: {stage name: path}). Raises ValueError naming a missing one."""
+    out = {}
+    for name, (used, module) in stage.uses(config).items():
+        if used.name not in inputs:
+            raise ValueError(f"{system}/{stage.name} uses the trained {module} of stage {used.name}: train that stage "
+                             f"first (training the whole system does), or give its checkpoint")
+        ckpt = load_checkpoint(Path(inputs[used.name]), system, used.name)
+        out[name] = {"stage": used.name, "module": module, "config": ckpt["config"], "state": ckpt["modules"][module]}
+    return out
+
+
+def build_frozen(stage: Stage, config, saved: dict[str, dict]) -> dict[str, torch.nn.Module]:
+    """The frozen networks from their saved form (`frozen_inputs`): built by their own stage from its config,
+    loaded, in eval mode, without gradients."""
+    out = {}
+    for name, (used, module) in stage.uses(config).items():
+        entry = saved[name]
+        net = used.modules(used.Config.from_dict(entry["config"]))[module]
+        net.load_state_dict(entry["state"])
+        out[name] = net.eval().requires_grad_(False)
+    return out
 
 
 def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric: Fabric, resume_from, on_step,
-           on_sample, on_checkpoint) -> TrainResult:
+           on_sample, on_checkpoint, inputs: dict[str, Path]) -> TrainResult:
     t0 = time.time()
     rank0 = fabric.global_rank == 0
     if rank0:
@@ -172,11 +201,14 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
         for name, module in modules.items():
             module.load_state_dict(saved["modules"][name])
         step = int(saved["step"])
+    frozen_saved = saved.get("frozen", {}) if saved is not None else frozen_inputs(system, stage, config, inputs)
+    frozen = {name: fabric.to_device(net) for name, net in build_frozen(stage, config, frozen_saved).items()}
     if fabric.world_size > 1:  # BatchNorm statistics over the global batch
         from tasks.sync_batchnorm import convert_sync_batchnorm
 
         modules = {name: convert_sync_batchnorm(m.to(fabric.device)) for name, m in modules.items()}
     wrapped, wrapped_opt = setup(fabric, modules, stage.optimizers(config, modules))
+    wrapped.update(frozen)
     if saved is not None:
         for name, optimizer in wrapped_opt.items():
             optimizer.load_state_dict(saved["optimizers"][name])
@@ -202,14 +234,15 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
                 "modules": {k: {n: v.detach().cpu() for n, v in m.state_dict().items()} for k, m in modules.items()},
                 "optimizers": {k: o.state_dict() for k, o in wrapped_opt.items()},
                 "config": config.to_dict(), "extra": extra, "rng": rng_state(), "store_dir": str(store_dir),
+                "frozen": frozen_saved,
             }, path)
             if on_checkpoint is not None:
                 on_checkpoint(path)
         fabric.barrier()
         checkpoints.append(path)
 
-    for module in wrapped.values():
-        module.train()
+    for name, module in wrapped.items():
+        module.train(name not in frozen)
     batches = iter(loader)
     while step < config.steps:
         t_step = time.perf_counter()
@@ -248,10 +281,12 @@ def setup(fabric: Fabric, modules: dict, optimizers: dict) -> tuple[dict, dict]:
     return wrapped, wrapped_opt
 
 
-def fixed_batch_step_times(stage: Stage, config, store_dir: Path, devices: Devices = Devices()) -> list[float]:
+def fixed_batch_step_times(stage: Stage, config, store_dir: Path, devices: Devices = Devices(), system: str = "",
+                           inputs: dict[str, Path] | None = None) -> list[float]:
     """`time.perf_counter()` after each of `config.steps` steps of `stage` on one batch (the sampler's first)
     already on the device and reused every step, with the loop's one read of the logged values a step: what
-    training costs when loading is free. The benchmarks compare it with `train_stage` (the DataLoader's share)."""
+    training costs when loading is free. The benchmarks compare it with `train_stage` (the DataLoader's share).
+    inputs, system: as for `train_stage`, for a stage that uses earlier stages' networks."""
     from torch.utils.data import default_collate
 
     fabric = devices.fabric()
@@ -260,6 +295,8 @@ def fixed_batch_step_times(stage: Stage, config, store_dir: Path, devices: Devic
     wrapped, optimizers = setup(fabric, modules, stage.optimizers(config, modules))
     for module in wrapped.values():
         module.train()
+    frozen = build_frozen(stage, config, frozen_inputs(system, stage, config, inputs or {}))
+    wrapped.update({name: fabric.to_device(net) for name, net in frozen.items()})
     dataset = stage.dataset(Path(store_dir), "train", config)
     indices = next(iter(StepBatchSampler(len(dataset), config.batch_size, seed=config.seed)))
     batch = {k: v.to(fabric.device) for k, v in default_collate([dataset[i] for i in indices]).items()}

@@ -35,7 +35,7 @@ from models.atvgnet.losses import VGNetLossConfig, discriminator_loss, generator
 from models.atvgnet.samples import sample_grids
 from models.atvgnet.vg_net import VGNet, VGNetConfig
 from models.config import TrainConfig
-from models.system import Stage, StepOutput
+from models.system import Stage, StepOutput, set_requires_grad
 from storage.landmark_pca import from_dict as pca_from_dict
 
 
@@ -127,11 +127,6 @@ class ATNetStage(Stage):
         fabric.backward(loss)
         optimizer.step()
         return StepOutput({"loss": loss.detach()})
-
-
-def set_requires_grad(module: torch.nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
 
 
 class VGNetStage(Stage):

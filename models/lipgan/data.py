@@ -122,23 +122,27 @@ class LipGANDataset(ClipWindowDataset):
       audio (1, 4T, n_mels): the window's z-scored log-mel rows (s);
       mismatch_audio (1, 4T, n_mels): the log-mel of another window (the discriminator's mismatched pair, P Eq. 4),
           drawn per (seed, i) among the windows that share no frame with window i (another clip, or frames apart).
+      flow (2, T-1, S/4, S/4), with_flow only: the window's Farneback flow (`flow.farneback_flow`), the real
+          clip's motion for the spec's option 2.
     stats: the train split's `mel_statistics` (the model keeps them). Raises ValueError when the split has no ok
     clip of T frames, or no window shares no frame with another (a mismatched pair needs two).
     """
 
     def __init__(self, store_dir: Path, split: str = "train", *, stats: dict[str, np.ndarray], T: int = 16,
                  stride: int = 8, image_size: int = 64, n_mels: int = audio_features.N_MELS, seed: int = 0,
-                 cache_clips: int = 64):
+                 cache_clips: int = 64, with_flow: bool = False):
         super().__init__(store_dir, split, T=T, stride=stride, seed=seed, cache_clips=cache_clips)
-        self.stats, self.image_size, self.n_mels = stats, image_size, n_mels
+        self.stats, self.image_size, self.n_mels, self.with_flow = stats, image_size, n_mels, with_flow
         if len(self.windows) < 2 or all(self._overlaps(0, j) for j in range(len(self.windows))):
             raise ValueError(f"{store_dir}: split {split!r} has no two windows of {T} frames without a shared "
                              f"frame (a mismatched audio pair needs them)")
 
-    def read_clip(self, row) -> tuple[np.ndarray, np.ndarray]:
-        """(mouths uint8 (n_frames, S, S, 3), z-scored log-mel float32 (M, n_mels)) of one clip."""
+    def read_clip(self, row) -> tuple[np.ndarray, ...]:
+        """(mouths uint8 (n_frames, S, S, 3), z-scored log-mel float32 (M, n_mels)[, flow float32 (n_frames - 1, 2,
+        S/4, S/4) with_flow]) of one clip."""
         mel = audio_features.log_mel(self.reader.audio(row), n_mels=self.n_mels)
-        return resize_frames(self.reader.mouths(row), self.image_size), normalise_mel(mel, self.stats)
+        mouths = resize_frames(self.reader.mouths(row), self.image_size)
+        return (mouths, normalise_mel(mel, self.stats)) + ((farneback_flow(mouths),) if self.with_flow else ())
 
     def _overlaps(self, i: int, j: int) -> bool:
         a, b = self.windows[i], self.windows[j]
@@ -156,16 +160,20 @@ class LipGANDataset(ClipWindowDataset):
     def audio_window(self, i: int) -> torch.Tensor:
         """float32 (1, 4T, n_mels): window i's z-scored log-mel rows."""
         w = self.windows[i]
-        _, mel = self.clip_arrays(w.clip)
+        mel = self.clip_arrays(w.clip)[1]
         return torch.from_numpy(mel_window(mel, w.start, self.T)).unsqueeze(0)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         w = self.windows[i]
-        mouths, _ = self.clip_arrays(w.clip)
+        arrays = self.clip_arrays(w.clip)
+        mouths = arrays[0]
         identity = self.example_frame(i, len(mouths))
-        return {
+        item = {
             "video": clip_tensor(mouths[w.start : w.start + self.T]),  # (3, T, S, S)
             "identity": faces_to_tensor(mouths[identity]),  # (3, S, S)
             "audio": self.audio_window(i),  # (1, 4T, n_mels)
             "mismatch_audio": self.audio_window(self.mismatched_window(i)),  # (1, 4T, n_mels)
         }
+        if self.with_flow:
+            item["flow"] = torch.from_numpy(arrays[2][w.start : w.start + self.T - 1]).transpose(0, 1).contiguous()
+        return item

@@ -104,7 +104,8 @@ class DiscriminatorConfig(DictConfig):
         if self.frames < 2 or self.motion_channels < 1 or self.motion_size < 1 or min(
                 *self.audio_channels, *self.video_channels, *self.motion_widths, self.audio_features,
                 self.two_stream_video_out, self.joint_channels) < 1:
-            raise ValueError(f"need frames >= 2, motion_channels >= 1, motion_size >= 1 and positive widths, got {self}")
+            raise ValueError(f"need frames >= 2, motion_channels >= 1, motion_size >= 1 and positive widths, "
+                             f"got {self}")
         if len(self.video_time_strides) != N_LAYERS or not set(self.video_time_strides) <= {1, 2}:
             raise ValueError(f"video_time_strides must be {N_LAYERS} strides of 1 or 2, got {self.video_time_strides}")
         audio_strides(self.n_mels, self.image_size // 4)

@@ -43,24 +43,26 @@ def resolve_resume(resume: str | None, data_root: Path, system: str,
 
 @task(name="train-stage", cache_policy=NO_CACHE)
 def train_stage(system: str, stage: str, config, store_dir: Path, out_dir: Path, devices: Devices,
-                tracking_uri: str, run_id: str, resume_from: Path | None = None) -> dict:
+                tracking_uri: str, run_id: str, resume_from: Path | None = None,
+                inputs: dict[str, Path] | None = None) -> dict:
     """Train one stage (`tasks.training.train_stage`), logging its values per step as `train/<stage>/<name>`, its
     sample images as `samples/<name>` and every checkpoint (as it is written) to the run. One process trains in
     this task's process; several (`devices.world_size` > 1) are started by `tasks.launch.run_ranks`, which waits
     for them and fails with the job's log when a rank dies. Returns {"checkpoint", "step", "final_loss" (the
     stage's first logged value: "loss", or the generator's "g/total"), "seconds", "samples_per_second", "samples",
-    "device", "world_size"}."""
+    "device", "world_size"}. inputs: {stage: checkpoint} of the earlier stages whose networks it uses."""
     client, prefix = MlflowClient(tracking_uri), f"train/{stage}/"
     if devices.world_size == 1:
         logged = tracking.TrainingLog(client, run_id, prefix, stage, config.steps, get_run_logger())
         result = train_one_stage(system, get_stage(system, stage), config, store_dir, out_dir, devices, resume_from,
-                                 logged.on_step, logged.on_sample, logged.on_checkpoint).to_json()
+                                 logged.on_step, logged.on_sample, logged.on_checkpoint, inputs=inputs).to_json()
         logged.flush()
     else:
         job = RankJob(system=system, stage=stage, config=config.to_dict(), store_dir=str(store_dir),
                       out_dir=str(out_dir), devices=vars(devices), result=str(out_dir / f"{stage}-result.json"),
                       resume_from=str(resume_from) if resume_from else None,
-                      tracking={"uri": tracking_uri, "run_id": run_id, "prefix": prefix})
+                      tracking={"uri": tracking_uri, "run_id": run_id, "prefix": prefix},
+                      inputs={k: str(v) for k, v in (inputs or {}).items()})
         get_run_logger().info("%s/%s: starting %d ranks", system, stage, devices.world_size)
         result = run_ranks(job, out_dir, config.cpu_threads)
     sps = result["samples_per_second"]

@@ -44,6 +44,7 @@ def checkpoint_of_syncnet(tmp_path):
     (("--set", "sda.lr=1"), "sda.lr: atvgnet has no stage 'sda'"),
     (("--set", "lr"), "expected stage.key=value"),
     (("--preset", "huge"), "preset"),
+    (("--input", "flownet"), "--input expects STAGE=CHECKPOINT"),
 ])
 def test_bad_requests_exit_2_naming_the_problem(grid_store, tmp_path, args, message):
     data_root = tmp_path / "data"
@@ -121,3 +122,15 @@ def test_python_m_flows_train_takes_the_typed_settings():
     params = CliApp.run(TrainParams, cli_args=["--store", "s", "--settings.system", "atvgnet",
                                                "--no-settings.vgnet.generator.use-dma", "--settings.vgnet.lr", "1e-3"])
     assert params.configs()["vgnet"].generator.use_dma is False and params.configs()["vgnet"].lr == 1e-3
+
+
+def test_a_stage_gets_its_inputs_from_this_run_then_the_given_ones_then_the_resume_points(tmp_path):
+    from flows.train import stage_inputs
+    from models.lipgan.stages import LipGANStage
+
+    stage, cfg = LipGANStage(), LipGANStage.Config.preset("small")
+    found = stage_inputs(stage, cfg, {"flownet": {"checkpoint": "run/flownet.pt"}}, {"perceptual": None},
+                         {"perceptual": tmp_path / "given.pt", "flownet": tmp_path / "ignored.pt"})
+    assert found == {"flownet": Path("run/flownet.pt"), "perceptual": tmp_path / "given.pt"}
+    assert stage_inputs(stage, cfg, {}, {"flownet": Path("resume/flownet.pt"), "perceptual": None}, {}) == {
+        "flownet": Path("resume/flownet.pt")}  # the loop then says the autoencoder's is missing

@@ -1,7 +1,8 @@
 """The lip GAN's first two stages through the one training loop (`tasks.training.train_stage`) on the real sample
 store: the flow net learns the store's Farneback flow (its end-point error falls below predicting no motion), the
-perceptual autoencoder's reconstruction error falls, and both write weights-only checkpoints that resume exactly.
-(Neither is a registered system's stage yet: the GAN stage and the generator come next.)"""
+perceptual autoencoder's reconstruction error falls, both write weights-only checkpoints that resume exactly; the GAN
+trains with their networks frozen (its checkpoint carries them, so it resumes without them), and each Table 2
+switch changes what trains. (Not yet a registered system: its generator and evaluation come next.)"""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
-from models.lipgan.stages import FlowNetStage, PerceptualStage, end_point_error
+from models.lipgan.stages import FlowNetStage, LipGANStage, PerceptualStage, end_point_error
 from tasks.training import Devices, setup, train_stage
 
 
@@ -72,3 +73,91 @@ def test_resume_gives_the_uninterrupted_losses(grid_store, tmp_path, stage):
                           resume_from=first.checkpoints[0])
     assert [s for s, _ in resumed.losses] == [3, 4]
     assert resumed.losses == full.losses[2:] == first.losses[2:]
+
+
+# ------------------------------------------------------------------------------------------------------ the GAN
+
+@pytest.fixture(scope="module")
+def earlier(grid_store, tmp_path_factory):
+    """{stage: checkpoint} of 2-step runs of the flow net and the autoencoder (the GAN's frozen inputs)."""
+    out = tmp_path_factory.mktemp("lipgan-earlier")
+    return {s.name: train(s, grid_store, out, steps=2, batch_size=4)[0].last_checkpoint
+            for s in (FlowNetStage(), PerceptualStage())}
+
+
+def gan(store, out, inputs, **fields):
+    stage = LipGANStage()
+    cfg = stage.Config.preset("small", **{"steps": 2, "checkpoint_every": 0, "sample_every": 0, **fields})
+    return train_stage("lipgan", stage, cfg, store, out, Devices(accelerator="cpu"), inputs=inputs), cfg
+
+
+def test_the_gan_trains_with_its_frozen_inputs(grid_store, tmp_path, earlier):
+    result, cfg = gan(grid_store, tmp_path, earlier, steps=3)
+    names = set(result.losses[0][1])
+    assert {"g/gan", "g/corr", "g/perceptual", "g/pixel", "g/total", "d/real", "d/fake", "d/mismatch"} <= names
+    assert all(np.isfinite(v) for _, values in result.losses for v in values.values())
+    ckpt = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
+    assert set(ckpt["modules"]) == {"generator", "discriminator", "phi_s", "phi_v"}
+    assert set(ckpt["frozen"]) == {"flownet", "autoencoder"} and ckpt["extra"]["mel_stats"]["mean"].shape == (32,)
+    # the frozen networks are the earlier stages' weights, unchanged by three GAN steps
+    for name, stage, module in (("flownet", "flownet", "flownet"), ("autoencoder", "perceptual", "autoencoder")):
+        source = torch.load(earlier[stage], map_location="cpu", weights_only=True)["modules"][module]
+        for key, value in source.items():
+            torch.testing.assert_close(ckpt["frozen"][name]["state"][key], value, rtol=0, atol=0)
+
+
+def test_the_gan_refuses_to_start_without_its_inputs(grid_store, tmp_path):
+    with pytest.raises(ValueError, match="uses the trained flownet of stage flownet: train that stage first"):
+        gan(grid_store, tmp_path, {})
+
+
+def test_the_gan_resumes_exactly_without_its_inputs(grid_store, tmp_path, earlier):
+    full, _ = gan(grid_store, tmp_path / "full", earlier, steps=4)
+    part, cfg = gan(grid_store, tmp_path / "part", earlier, steps=4, checkpoint_every=2)
+    resumed = train_stage("lipgan", LipGANStage(), cfg, grid_store, tmp_path / "resumed", Devices(accelerator="cpu"),
+                          resume_from=part.checkpoints[0])  # the frozen networks come from the checkpoint
+    assert resumed.losses == full.losses[2:] == part.losses[2:]
+
+
+@pytest.mark.parametrize("fields,absent_losses,absent_modules", [
+    ({"loss": {"use_gan": False}}, {"g/gan", "d/total"}, {"discriminator"}),
+    ({"loss": {"use_pixel": False}}, {"g/pixel"}, set()),
+    ({"loss": {"use_perceptual": False}}, {"g/perceptual"}, {"autoencoder"}),
+    ({"loss": {"corr": "none"}}, {"g/corr"}, {"phi_s", "phi_v"}),
+    ({"loss": {"corr": "non_derivative"}}, set(), set()),
+    ({"loss": {"mismatch_negatives": False}}, {"d/mismatch"}, set()),
+    ({"d_streams": "two"}, set(), set()),
+    ({"d_streams": "two", "loss": {"corr": "none"}}, {"g/corr"}, {"phi_s", "phi_v"}),
+    ({"motion": "frame_difference"}, set(), {"flownet"}),
+    ({"motion": "farneback"}, set(), set()),
+], ids=["no-gan", "no-pixel", "no-perceptual", "no-corr", "non-derivative", "no-mismatch", "two-stream",
+        "two-stream-no-corr", "frame-differences", "farneback"])
+def test_each_ablation_changes_what_trains(grid_store, fields, absent_losses, absent_modules):
+    from dataclasses import replace
+
+    from models.lipgan.losses import LipGANLossConfig
+
+    stage = LipGANStage()
+    base = stage.Config.preset("small")
+    cfg = replace(base, **{k: v for k, v in fields.items() if k != "loss"},
+                  loss=LipGANLossConfig(**fields.get("loss", {})))
+    fabric = Devices(accelerator="cpu").fabric()
+    torch.manual_seed(0)
+    modules = stage.modules(cfg)
+    frozen = {name: used.modules(used.Config.preset("small"))[module].eval().requires_grad_(False)
+              for name, (used, module) in stage.uses(cfg).items()}
+    assert not (set(modules) | set(frozen)) & absent_modules
+    wrapped, optimizers = setup(fabric, modules, stage.optimizers(cfg, modules))
+    wrapped.update(frozen)
+    dataset = stage.dataset(grid_store, "train", cfg)
+    batch = default_collate([dataset[i] for i in range(4)])
+    before = {n: [p.detach().clone() for p in m.parameters()] for n, m in modules.items()}
+    out = stage.step(wrapped, optimizers, batch, cfg, fabric)
+    assert not set(out.losses) & absent_losses and "g/total" in out.losses
+    for name, module in modules.items():  # every trained network moved, the frozen ones got no gradient
+        assert any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters())), name
+    assert all(p.grad is None for m in frozen.values() for p in m.parameters())
+    if fields.get("d_streams") == "two" and "discriminator" in modules:
+        assert type(modules["discriminator"]).__name__ == "TwoStreamDiscriminator"
+    if fields.get("motion") == "frame_difference":
+        assert modules["phi_v"].cfg.motion_channels == 3 and len(modules["phi_v"].convs) == 5  # 32 px -> 1

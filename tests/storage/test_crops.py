@@ -15,7 +15,8 @@ def test_the_three_crops_of_the_store_table():
 
 
 @pytest.mark.parametrize("text,parsed", [
-    ("face_sda=128x96", ("face_sda", (128, 96))), ("mouth", ("mouth", (64, 64))), (" face = 256X256 ", ("face", (256, 256))),
+    ("face_sda=128x96", ("face_sda", (128, 96))), ("mouth", ("mouth", (64, 64))),
+    (" face = 256X256 ", ("face", (256, 256))),
 ])
 def test_parse_crop(text, parsed):
     assert parse_crop(text) == parsed
