@@ -318,6 +318,9 @@ class LipGANStage(Stage):
         fake, f_s = fake.float(), f_s.float()
         with torch.no_grad():
             real_motion = batch["flow"] if cfg.motion == "farneback" else self.motion(modules, cfg, real)
+        # the generated clip's motion through the frozen F, once: detached for D, with its gradient for G
+        fake_motion = self.motion(modules, cfg, fake) if loss_cfg.use_gan or (
+            loss_cfg.corr != "none" and loss_cfg.fake_corr) else None
         losses: dict[str, torch.Tensor] = {}
 
         def score(d, video, motion, sound):
@@ -326,10 +329,8 @@ class LipGANStage(Stage):
         if loss_cfg.use_gan:  # 1. discriminator on real, generated (detached) and mismatched pairs
             d = modules["discriminator"]
             set_requires_grad(d, True)
-            with torch.no_grad():
-                fake_motion_d = self.motion(modules, cfg, fake.detach())
             d_losses = discriminator_loss(
-                score(d, real, real_motion, audio), score(d, fake.detach(), fake_motion_d, audio),
+                score(d, real, real_motion, audio), score(d, fake.detach(), fake_motion.detach(), audio),
                 score(d, real, real_motion, batch["mismatch_audio"]) if loss_cfg.mismatch_negatives else None,
                 loss_cfg)
             optimizers["discriminator"].zero_grad(set_to_none=True)
@@ -339,8 +340,6 @@ class LipGANStage(Stage):
             losses.update({f"d/{k}": v.detach() for k, v in d_losses.items()})
 
         # 2. generator (and φ_s, φ_v) through the frozen networks; D unwrapped: no DDP reduction for it
-        fake_motion = self.motion(modules, cfg, fake) if loss_cfg.use_gan or (
-            loss_cfg.corr != "none" and loss_cfg.fake_corr) else None
         fake_logit = corr = perceptual_fake = perceptual_real = None
         with fabric.autocast():
             if loss_cfg.use_gan:
