@@ -1,11 +1,11 @@
 """Flow `evaluate`: a trained model's scores on a store split, logged to MLflow as `<split>/<dataset>/<metric>`,
-with the per-clip table (Parquet and an MLflow table) and, for ATVGnet, side-by-side sample videos; a Prefect
-markdown artifact shows the aggregates.
+with the per-clip table (Parquet and an MLflow table) and side-by-side sample videos; a Prefect markdown artifact
+shows the aggregates.
 
-A registered model (its model.json names the system): an ATVGnet model rendered and scored with the papers'
-metrics (tasks/evaluation.py): PSNR, SSIM (and their paper-compatible forms), LMD, CPBD, ACD, blinks, AV
-offset and confidence (with a SyncNet), inference frames per second. An AT-net checkpoint instead: its landmark
-error (tasks/landmark_eval.py).
+A registered model (its model.json names the system, e.g. ATVGnet or the lip GAN): rendered and scored with the
+papers' metrics (tasks/evaluation.py): PSNR, SSIM (and their paper-compatible forms), LMD, CPBD, ACD and blinks
+(where the system's metrics include them), AV offset and confidence (with a SyncNet), inference frames per
+second. An AT-net checkpoint instead: its landmark error (tasks/landmark_eval.py).
 
 Run: `talkface evaluate --store STORE [--model models:/atvgnet@champion | --checkpoint CKPT] [--split test]` or
 `python -m flows.evaluate …`.

@@ -207,14 +207,24 @@ def render_summary(params: BenchmarkParams, card: dict, run_id: str, results: di
         m = r["metrics"]
         stages = ", ".join(f"{name} {s['step']} steps (final loss {s['final_loss']:.4f})"
                            for name, s in r["stages"].items())
+        facts = [f"Paper-compatible forms (the published scripts' uint8 arithmetic): PSNR {m['psnr_paper']:.2f} dB, "
+                 f"SSIM {m['ssim_paper']:.3f}; LMD summed over the 20 mouth points as their code does: "
+                 f"{m['lmd_sum']:.2f}.", f"The real frames score CPBD {m['cpbd_real']:.3f}."]
+        if "blinks_per_s_real" in m:
+            facts.append(f"They blink {m['blinks_per_s_real']:.2f} times a second.")
+        if "acd" in m:
+            facts.append(f"ACD (dlib descriptors) {m['acd']:.3f}.")
+        if SYSTEMS[system].crop.field != "face":
+            facts.append(f"PSNR, SSIM and CPBD are on its {SYSTEMS[system].crop.field} crops; LMD and AV sync on "
+                         "them pasted back into each clip's first face frame.")
+        facts.append("WER needs a lip reader (not scored).")
+        if "av_offset" not in m:
+            facts.append("AV offset and confidence need a sync model (`sync_model` or `sync_steps`).")
         lines.append(f"\n### {system}\n\nModel `{r['model_uri']}`, MLflow run `{r['run_id']}`: {stages}. "
-                     f"Paper-compatible forms (the published scripts' uint8 arithmetic): PSNR {m['psnr_paper']:.2f} "
-                     f"dB, SSIM {m['ssim_paper']:.3f}; LMD summed over the 20 mouth points as their code does: "
-                     f"{m['lmd_sum']:.2f}. The real frames score CPBD {m['cpbd_real']:.3f} and blink "
-                     f"{m['blinks_per_s_real']:.2f} times a second. ACD (dlib descriptors) {m['acd']:.3f}. "
-                     "WER needs a lip reader (not scored)."
-                     + ("" if "av_offset" in m else " AV offset and confidence need a sync model (`sync_model` or "
-                                                    "`sync_steps`).") + "\n")
+                     + " ".join(facts) + "\n")
+        tables = published.tables_markdown(system, m, params.dataset)
+        if tables:
+            lines.append(f"Beside the paper's own tables:\n\n{tables}")
     return "\n".join(lines)
 
 

@@ -144,6 +144,14 @@ def crop_transforms(name: str, size: tuple[int, int], landmarks_src: np.ndarray,
     raise ValueError(f"no alignment for crop {name!r}")
 
 
+def relative(from_crop: np.ndarray, to_crop: np.ndarray) -> np.ndarray:
+    """Crop-to-crop matrices float32 (N, 2, 3): pixels of crop A -> pixels of crop B, given the source -> A and
+    source -> B matrices (N, 2, 3) of the same frames (to_crop ∘ from_crop⁻¹; e.g. face crop -> mouth crop)."""
+    n = len(from_crop)
+    a = np.concatenate([from_crop, np.tile([[[0.0, 0.0, 1.0]]], (n, 1, 1))], 1).astype(np.float64)  # (N, 3, 3)
+    return (to_crop.astype(np.float64) @ np.linalg.inv(a)).astype(np.float32)
+
+
 def warp(frames: np.ndarray, transforms: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Warp frames uint8 (N, H, W, 3) by matrices (N, 2, 3) to uint8 (N, h, w, 3), bilinear, black border;
     size: (h, w), or one side for a square."""

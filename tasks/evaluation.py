@@ -4,21 +4,32 @@ Per ok clip of the split (the protocol of Chen et al. CVPR 2019, Sec. 4, on this
 frame of the generator's crop (`Generator.crop`: the store's `face`, `mouth` or `face_sda`, `storage.crops`) is the
 still image, with its landmarks in that crop's pixels; the clip's 16 kHz audio is the speech, and the generator
 renders the clip's length in frames (ATVGnet: AT-net turns the audio's MFCC into landmarks, boost ω as the public
-demo, VG-net renders 128×128 frames); the ground truth is the clip's own frames of the same crop. Then, with
-`tasks.metrics`:
-  psnr, ssim              default float arithmetic on uint8 frames, range 255
-  psnr_paper, ssim_paper  the published scripts' uint8 arithmetic and resizing (`tasks.metrics.image`)
-  lmd, lmd_sum            dlib 68-point landmarks tracked on generated and real frames, mouth points 48–67, each
-                          set mean-centred; mean over points (the papers' text) / summed (their code); crop pixels
-  cpbd, cpbd_real         sharpness of the generated / real frames (Narvekar & Karam 2009), mean over frames
-  acd                     dlib face-descriptor distance of each generated frame to the still (mean)
-  blinks_per_s, blink_duration_s   from the generated frames' eye aspect ratio (pooled over the split's clips);
-                          blinks_per_s_real, blink_duration_s_real the same on the real frames
-  av_offset, av_confidence  SyncNet protocol on the generated frames' mouth crops (the frames themselves for a
-                          `mouth` generator; only with a sync model)
-  fps                     generated frames per second (the generator from audio to frames, without the
-                          metrics), over the split
-Frames where dlib finds no face are left out of the landmark metrics and counted (`lmd_missing`).
+demo, VG-net renders 128×128 frames; the lip GAN: 64×64 mouths from the still mouth and the log-mel); the ground
+truth is the clip's own frames of the same crop.
+
+Face views: dlib needs a whole face, so the landmark, identity, blink and sync metrics read face crops. For a
+`face` generator these are its frames. For any other crop, the generated frames and the real ones are each pasted
+into the clip's first 128×128 face frame (the still face) through the inverse of the face -> crop transform with a
+feathered mask (`tasks.generate.paste_back`, what `generate` shows a user), so dlib sees the same face around both
+and LMD measures the generated crop alone. (Chen et al. 2018 pasted both into one fixed background face; here it
+is each clip's own first frame.) Then, with `tasks.metrics`:
+  psnr, ssim              on the generator's crop (64×64 mouths for the lip GAN): default float arithmetic on uint8
+                          frames, range 255
+  psnr_paper, ssim_paper  the published scripts' uint8 arithmetic and resizing (`tasks.metrics.image`), same crop
+  lmd, lmd_sum            dlib 68-point landmarks tracked on the generated and real face views, mouth points 48–67,
+                          each set mean-centred; mean over points (the papers' text) / summed (their code); pixels of
+                          the 128-px face crop, for every system
+  cpbd, cpbd_real         sharpness of the generated / real crops (Narvekar & Karam 2009), mean over frames
+  acd                     dlib face-descriptor distance of each generated face view to the still (mean)
+  blinks_per_s, blink_duration_s   from the generated face views' eye aspect ratio (pooled over the split's clips);
+                          blinks_per_s_real, blink_duration_s_real the same on the real ones
+  av_offset, av_confidence  SyncNet protocol on mouth crops cut from the generated face views (only with a sync
+                          model)
+  fps                     generated frames per second (the generator from audio to frames, without the paste and
+                          the metrics), over the split
+`metrics` (the system's, `models.system.System.metrics`) may leave out acd and the blink statistics (a mouth
+generator's face views keep the still's eyes). Frames where dlib finds no face are left out of the landmark metrics
+and counted (`lmd_missing`).
 """
 from __future__ import annotations
 
@@ -33,6 +44,7 @@ from storage import store
 from storage.dataset import ClipReader, ok_clips
 from tasks import align
 from tasks.face import FaceTracker
+from tasks.generate import paste_back
 from tasks.metrics import acd, blink_statistics, cpbd, eye_aspect_ratio, lmd, psnr, psnr_paper_uint8, ssim, ssim_paper
 
 # (faces uint8 (N, 128, 128, 3), mouths uint8 (N, 64, 64, 3), mfcc float32 (A, 13)) -> (AV offset, confidence)
@@ -67,15 +79,24 @@ def crop_landmarks(reader: ClipReader, row, crop, window: int) -> np.ndarray:
     return align.apply(align.crop_transforms(crop.field, crop.size, src, window), src)
 
 
+def face_views(generated: np.ndarray, real: np.ndarray, still_face: np.ndarray, face_to_crop: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(generated, real) crops uint8 (N, h, w, 3) each pasted into the still face crop uint8 (H, W, 3) through the
+    inverse of `face_to_crop` (float (2, 3), face-crop pixels -> crop pixels): two uint8 (N, H, W, 3)."""
+    return paste_back(still_face, generated, face_to_crop), paste_back(still_face, real, face_to_crop)
+
+
 def score_clip(generated: np.ndarray, real: np.ndarray, still_landmarks: np.ndarray, mfcc: np.ndarray,
-               tracker: FaceTracker, sync: SyncFn | None = None, mouths: bool = False
-               ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Metrics of one generated clip uint8 (N, H, W, 3) against its real frames (same shape); mouths: the frames
-    are mouth crops (the sync model reads them as they are). Returns (row of per-clip metrics, {"ear", "ear_real"}:
-    the eye aspect ratio series (N,) for the pooled blink statistics, None where no frame has a face; AV sync is NaN
-    then too)."""
+               tracker: FaceTracker, sync: SyncFn | None = None, views: tuple[np.ndarray, np.ndarray] | None = None,
+               metrics: frozenset[str] | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Metrics of one generated clip uint8 (N, h, w, 3) against its real frames (same shape), both of the
+    generator's crop. views: (generated, real) face views uint8 (N, H, W, 3) (`face_views`), None when the crop is
+    the face itself; still_landmarks float32 (68, 2) in face-view pixels. metrics: the system's metric names
+    (None: all). Returns (row of per-clip metrics, {"ear", "ear_real"}: the eye aspect ratio series (N,) for the
+    pooled blink statistics, None where no frame has a face or blinks are not scored; AV sync is NaN then too)."""
+    gen_view, real_view = views if views is not None else (generated, real)
     psnr_, ssim_ = psnr(generated, real), ssim(generated, real)
-    gen_points, real_points = tracked_landmarks(generated, tracker), tracked_landmarks(real, tracker)
+    gen_points, real_points = tracked_landmarks(gen_view, tracker), tracked_landmarks(real_view, tracker)
     found = ~(np.isnan(gen_points).any((1, 2)) | np.isnan(real_points).any((1, 2)))
     row = {
         "psnr": psnr_.mean, "ssim": ssim_.mean,
@@ -85,17 +106,17 @@ def score_clip(generated: np.ndarray, real: np.ndarray, still_landmarks: np.ndar
         "lmd_missing": float((~found).sum()),
         "cpbd": float(np.mean([cpbd(f) for f in generated])),
         "cpbd_real": float(np.mean([cpbd(f) for f in real])),
-        "acd": acd(real[0], generated, still_landmarks=still_landmarks).mean,
     }
+    if metrics is None or "acd" in metrics:
+        row["acd"] = acd(real_view[0], gen_view, still_landmarks=still_landmarks).mean
     gen_filled, real_filled = filled(gen_points), filled(real_points)
-    if sync is not None and mouths:
-        row["av_offset"], row["av_confidence"] = sync(generated, generated, mfcc)
-    elif sync is not None:
+    if sync is not None:
         row["av_offset"], row["av_confidence"] = (
-            sync(generated, mouth_crops(generated, gen_filled), mfcc) if gen_filled is not None
+            sync(gen_view, mouth_crops(gen_view, gen_filled), mfcc) if gen_filled is not None
             else (float("nan"),) * 2)
-    ears = {"ear": None if gen_filled is None else eye_aspect_ratio(gen_filled),
-            "ear_real": None if real_filled is None else eye_aspect_ratio(real_filled)}
+    blinks = metrics is None or "blinks_per_s" in metrics
+    ears = {"ear": None if gen_filled is None or not blinks else eye_aspect_ratio(gen_filled),
+            "ear_real": None if real_filled is None or not blinks else eye_aspect_ratio(real_filled)}
     return row, ears
 
 
@@ -111,15 +132,17 @@ def pooled_blinks(ears: list[np.ndarray | None]) -> tuple[float, float]:
 def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | None = None,
              max_clips: int | None = None,
              on_clip: Callable[[str, np.ndarray, np.ndarray, np.ndarray], None] | None = None,
+             metrics: frozenset[str] | None = None,
              ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Score a loaded `models.system.Generator` on every ok clip of `store_dir`'s `split` (the first `max_clips`,
     sorted by clip_id, when given); the store's frames of the generator's crop are the ground truth. on_clip(clip_id,
-    generated, real, audio int16 16 kHz) is called per clip (e.g. to write sample videos).
+    generated, real, audio int16 16 kHz) is called per clip with the face views (e.g. to write sample videos).
+    metrics: the system's metric names (`score_clip`; None: all).
 
     Returns (per-clip DataFrame: clip_id, speaker, n_frames and the module docstring's metric columns, aggregate
-    dict: frame-weighted means of the per-clip metrics, the pooled blink statistics, fps, n_clips, n_frames).
-    Raises ValueError when the split has no ok clip, or the store was built without the generator's crop or at
-    another size (saying how to build one that has it).
+    dict: frame-weighted means of the per-clip metrics, the pooled blink statistics when scored, fps, n_clips,
+    n_frames). Raises ValueError when the split has no ok clip, or the store was built without the generator's crop
+    or at another size (saying how to build one that has it).
     """
     crop = generator.crop
     clips = ok_clips(store_dir, split).sort_values("clip_id")
@@ -146,12 +169,18 @@ def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | Non
         start = time.perf_counter()
         generated = generator(real[0], real_points[0], audio, len(real))
         seconds += time.perf_counter() - start
-        metrics, ear = score_clip(generated, real, real_points[0], mfcc, tracker, sync, crop.field == "mouth")
-        rows.append({"clip_id": row.clip_id, "speaker": row.speaker, "n_frames": int(row.n_frames), **metrics})
+        views, still_landmarks = None, real_points[0]
+        if crop.field != "face":
+            faces, src = reader.crops(row, "face"), reader.landmarks_src(row)
+            face_to_crop = align.relative(align.crop_transforms("face", faces.shape[1:3], src, window)[:1],
+                                          align.crop_transforms(crop.field, crop.size, src, window)[:1])[0]
+            views, still_landmarks = face_views(generated, real, faces[0], face_to_crop), reader.landmarks(row)[0]
+        scores, ear = score_clip(generated, real, still_landmarks, mfcc, tracker, sync, views, metrics)
+        rows.append({"clip_id": row.clip_id, "speaker": row.speaker, "n_frames": int(row.n_frames), **scores})
         ears.append(ear["ear"])
         ears_real.append(ear["ear_real"])
         if on_clip is not None:
-            on_clip(row.clip_id, generated, real, audio)
+            on_clip(row.clip_id, *(views or (generated, real)), audio)
     per_clip = pd.DataFrame(rows)
     weights = per_clip["n_frames"].to_numpy(np.float64)
     metric_cols = [c for c in per_clip.columns if c not in ("clip_id", "speaker", "n_frames")]
@@ -160,8 +189,9 @@ def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | Non
         values = per_clip[c].to_numpy(np.float64)
         ok = ~np.isnan(values)
         aggregate[c] = float(np.average(values[ok], weights=weights[ok])) if ok.any() else float("nan")
-    (aggregate["blinks_per_s"], aggregate["blink_duration_s"]) = pooled_blinks(ears)
-    (aggregate["blinks_per_s_real"], aggregate["blink_duration_s_real"]) = pooled_blinks(ears_real)
+    if metrics is None or "blinks_per_s" in metrics:
+        (aggregate["blinks_per_s"], aggregate["blink_duration_s"]) = pooled_blinks(ears)
+        (aggregate["blinks_per_s_real"], aggregate["blink_duration_s_real"]) = pooled_blinks(ears_real)
     aggregate.update(
         fps=float(weights.sum() / seconds) if seconds else float("nan"),
         n_clips=float(len(per_clip)), n_frames=float(weights.sum()),

@@ -97,11 +97,12 @@ def grid_store(tmp_path_factory) -> Path:
     return Path(build_dataset(BuildParams(raw_root=SAMPLES, data_root=data_root, workers=1, shard_size=4)))
 
 
-def train_small(store_dir: Path, out_dir: Path, system: str, stage: str, **fields):
+def train_small(store_dir: Path, out_dir: Path, system: str, stage: str, inputs: dict | None = None, **fields):
     """`tasks.training.train_stage` of one registered stage at its "small" preset with `fields` replaced, on the
-    CPU, in this process. Returns the TrainResult."""
+    CPU, in this process (inputs: the earlier stages' checkpoints it uses). Returns the TrainResult."""
     from models.registry import get_stage
     from tasks.training import Devices, train_stage
 
     s = get_stage(system, stage)
-    return train_stage(system, s, s.Config.preset("small", **fields), store_dir, out_dir, Devices(accelerator="cpu"))
+    return train_stage(system, s, s.Config.preset("small", **fields), store_dir, out_dir, Devices(accelerator="cpu"),
+                       inputs=inputs)

@@ -76,8 +76,7 @@ class FlowNetStage(Stage):
 
     name = "flownet"
     Config = FlowNetTrainConfig
-    reads = ("mouth",)
-    inference_modules = ("flownet",)
+    reads = ("mouth",)  # no inference_modules: only the GAN's training uses F
     resume_may_differ = frozenset({"cache_clips"})
 
     def modules(self, cfg: FlowNetTrainConfig) -> dict:
@@ -135,8 +134,7 @@ class PerceptualStage(Stage):
 
     name = "perceptual"
     Config = PerceptualTrainConfig
-    reads = ("mouth",)
-    inference_modules = ("autoencoder",)
+    reads = ("mouth",)  # no inference_modules: only the GAN's training uses the autoencoder
     resume_may_differ = frozenset({"cache_clips"})
 
     def modules(self, cfg: PerceptualTrainConfig) -> dict:

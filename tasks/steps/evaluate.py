@@ -53,7 +53,8 @@ def evaluate_model(model_dir: Path, store_dir: Path, split: str, dataset: str, o
     """Score a model directory's generator (`tasks.model_dir.load_generator`) on a store split (tasks/evaluation.py),
     logged to the run: aggregates as `<split>/<dataset>/<metric>`, the per-clip table as Parquet and as an MLflow table
     (`evaluation/<split>-<dataset>-per-clip.json`), and the first `sample_videos` clips as side-by-side mp4s
-    (generated | ground truth, with the clip's audio) under `samples/`. Returns the aggregates."""
+    (generated | ground truth face views, with the clip's audio) under `samples/`. The metrics are those of the
+    system model.json names (`tasks.evaluation.evaluate`). Returns the aggregates."""
     from tasks.generate import write_video
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,8 +68,10 @@ def evaluate_model(model_dir: Path, store_dir: Path, split: str, dataset: str, o
             written.append(write_video(np.concatenate([generated, real], axis=2), audio, path))
             client.log_artifact(run_id, str(path), "samples")
 
+    metrics = model_dirs.read_card(model_dir).get("system", {}).get("metrics")
     per_clip, aggregate = evaluation.evaluate(generator, store_dir, split, sync=sync_scorer(sync_model),
-                                              max_clips=max_clips, on_clip=on_clip)
+                                              max_clips=max_clips, on_clip=on_clip,
+                                              metrics=frozenset(metrics) if metrics else None)
     table = out_dir / f"{split}-{dataset}-per-clip.parquet"
     per_clip.to_parquet(table, index=False)
     client.log_artifact(run_id, str(table), "evaluation")

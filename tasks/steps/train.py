@@ -49,7 +49,7 @@ def train_stage(system: str, stage: str, config, store_dir: Path, out_dir: Path,
     sample images as `samples/<name>` and every checkpoint (as it is written) to the run. One process trains in
     this task's process; several (`devices.world_size` > 1) are started by `tasks.launch.run_ranks`, which waits
     for them and fails with the job's log when a rank dies. Returns {"checkpoint", "step", "final_loss" (the
-    stage's first logged value: "loss", or the generator's "g/total"), "seconds", "samples_per_second", "samples",
+    stage's last "loss", else the generator's "g/total", else its first logged value, e.g. the flow net's "epe"), "seconds", "samples_per_second", "samples",
     "device", "world_size"}. inputs: {stage: checkpoint} of the earlier stages whose networks it uses."""
     client, prefix = MlflowClient(tracking_uri), f"train/{stage}/"
     if devices.world_size == 1:
@@ -69,8 +69,9 @@ def train_stage(system: str, stage: str, config, store_dir: Path, out_dir: Path,
     client.log_metric(run_id, f"{prefix}seconds", result["seconds"])
     client.log_metric(run_id, f"{prefix}samples_per_second", sps)
     last = result["losses"][-1][1] if result["losses"] else {}
+    final = next((last[k] for k in ("loss", "g/total", *last) if k in last), None)
     return {"checkpoint": str(result["last_checkpoint"]), "step": result["step"],
-            "final_loss": last.get("loss", last.get("g/total")), "seconds": result["seconds"],
+            "final_loss": final, "seconds": result["seconds"],
             "samples_per_second": sps, "samples": result["n_samples"], "device": result["device"],
             "world_size": result["world_size"]}
 

@@ -20,22 +20,31 @@ from tasks import model_dir
 from tasks.training import Devices, train_stage
 
 STAGES = [(system.name, stage.name) for system in SYSTEMS.values() for stage in system.stages]
-TINY_RUN = {"atnet": dict(batch_size=4), "vgnet": dict(batch_size=2, sample_every=1), "syncnet": dict(batch_size=8)}
+TINY_RUN = {"atnet": dict(batch_size=4), "vgnet": dict(batch_size=2, sample_every=1), "syncnet": dict(batch_size=8),
+            "flownet": dict(batch_size=2), "perceptual": dict(batch_size=4), "lipgan": dict(batch_size=2, sample_every=1)}
 
 
-def run(store, out, system, stage, resume_from=None, **fields_):
+def run(store, out, system, stage, resume_from=None, inputs=None, **fields_):
     s = get_stage(system, stage)
     cfg = s.Config.preset("small", **{"steps": 2, "checkpoint_every": 1, **TINY_RUN.get(stage, {}), **fields_})
     samples = []
     result = train_stage(system, s, cfg, store, out, Devices(accelerator="cpu"), resume_from=resume_from,
-                         on_sample=lambda step, images: samples.append((step, images)))
+                         on_sample=lambda step, images: samples.append((step, images)), inputs=inputs)
     return result, cfg, samples
 
 
 @pytest.fixture(scope="module")
 def trained(grid_store, tmp_path_factory):
-    """{(system, stage): (result, config, samples)} of a 2-step run of every registered stage."""
-    return {key: run(grid_store, tmp_path_factory.mktemp("-".join(key)), *key) for key in STAGES}
+    """{(system, stage): (result, config, samples)} of a 2-step run of every registered stage, in the system's
+    order; a stage that uses earlier stages' networks gets their checkpoints of this run."""
+    out = {}
+    for system, stage in STAGES:
+        s = get_stage(system, stage)
+        uses = s.uses(s.Config.preset("small"))
+        inputs = {used.name: out[system, used.name][0].last_checkpoint for used, _ in uses.values()}
+        out[system, stage] = run(grid_store, tmp_path_factory.mktemp(f"{system}-{stage}"), system, stage,
+                                 inputs=inputs)
+    return out
 
 
 def test_the_registry_names_what_the_cli_prints():
@@ -46,7 +55,7 @@ def test_the_registry_names_what_the_cli_prints():
         assert system.crop == Crop(system.crop.field, CROPS[system.crop.field].default_size)  # a crop the build cuts
         for stage in system.stages:
             assert set(stage.reads) <= set(shards.FIELDS), (system.name, stage.name, stage.reads)
-    with pytest.raises(KeyError, match="registered systems: atvgnet, syncnet"):
+    with pytest.raises(KeyError, match="registered systems: atvgnet, lipgan, syncnet"):
         get_system("wav2lip")
     with pytest.raises(KeyError, match="its stages: atnet, vgnet"):
         get_stage("atvgnet", "lipgan")
@@ -93,10 +102,9 @@ def test_resume_continues_with_the_same_losses(trained, grid_store, tmp_path, sy
 
 @pytest.mark.parametrize("system,stage", STAGES)
 def test_resume_refuses_a_changed_config_or_another_stage(trained, grid_store, tmp_path, system, stage):
-    result, _, _ = trained[system, stage]
+    result, cfg, _ = trained[system, stage]
     with pytest.raises(ValueError, match="batch_size"):
-        run(grid_store, tmp_path, system, stage, resume_from=result.checkpoints[0],
-            batch_size=2 if stage != "vgnet" else 1)
+        run(grid_store, tmp_path, system, stage, resume_from=result.checkpoints[0], batch_size=cfg.batch_size + 1)
     other = next((sy, st) for sy, st in STAGES if (sy, st) != (system, stage))
     with pytest.raises(ValueError, match=f"checkpoint of {other[0]}/{other[1]}, not of {system}/{stage}"):
         run(grid_store, tmp_path, system, stage, resume_from=trained[other][0].last_checkpoint)
@@ -109,7 +117,11 @@ def test_export_keeps_inference_modules_only_and_loads(trained, tmp_path, name):
     out = model_dir.export_model(system, ckpts, tmp_path / "model", {"store_version": "v"})
     card = model_dir.read_card(out)
     assert card["system"] == system.describe() and card["store_version"] == "v"
+    assert system.generator is None or any(stage.inference_modules for stage in system.stages)
     for stage in system.stages:
+        if not stage.inference_modules:  # a training-only stage (e.g. a frozen loss network): not exported
+            assert not (out / f"{stage.name}.pt").exists() and f"{stage.name}.pt" not in card["files"]
+            continue
         weights = read_weights(model_dir.stage_file(out, name, stage.name), name, stage.name)
         assert weights["format"] == "talkface.weights/1" and set(weights["modules"]) == set(stage.inference_modules)
         assert "optimizers" not in weights and "rng" not in weights

@@ -1,5 +1,6 @@
 """Scoring a generator on the sample store (`tasks.evaluation`): real frames scored against themselves give the
-metrics' ideal values, and a tiny trained cascade gives a complete per-clip table and aggregates."""
+metrics' ideal values, a tiny trained cascade gives a complete per-clip table and aggregates, and a mouth generator
+(the lip GAN) is scored on its mouths and, for dlib, on them pasted back into the still face."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,8 @@ import pytest
 
 from models.registry import get_system
 from storage.dataset import ClipReader, ok_clips
-from tasks.evaluation import evaluate, mouth_crops, score_clip
+from tasks import align
+from tasks.evaluation import evaluate, face_views, mouth_crops, score_clip
 from tasks.face import FaceTracker
 from tasks.model_dir import export_model, load_generator
 from tests.conftest import train_small
@@ -55,3 +57,42 @@ def test_evaluate_a_tiny_cascade(grid_store, tmp_path):
         assert np.isfinite(aggregate[key]), key
     assert aggregate["n_clips"] == 1 and aggregate["n_frames"] == 75
     assert aggregate["psnr"] < 40 and aggregate["ssim"] < 0.99  # an untrained renderer is far from the real frames
+
+
+def test_a_mouth_crop_pasted_into_the_still_face_reproduces_the_face(grid_store, test_clip):
+    faces, points, _, mouths = test_clip
+    reader = ClipReader(grid_store)
+    row = next(ok_clips(grid_store, "test").itertuples(index=False))
+    src = reader.landmarks_src(row)
+    face_to_mouth = align.relative(align.crop_transforms("face", (128, 128), src)[:1],
+                                   align.crop_transforms("mouth", (64, 64), src))[0]
+    np.testing.assert_allclose(align.apply(face_to_mouth[None], points[:1]),  # stored face landmarks -> mouth pixels
+                               align.apply(align.crop_transforms("mouth", (64, 64), src)[:1], src[:1]), atol=1e-3)
+    generated, real = face_views(mouths[:1], mouths, faces[0], face_to_mouth)
+    assert generated.shape == (1, 128, 128, 3) and real.shape == (75, 128, 128, 3)
+    box = np.s_[int(points[0, 48:68, 1].min()) : int(points[0, 48:68, 1].max()),
+                int(points[0, 48:68, 0].min()) : int(points[0, 48:68, 0].max())]
+    assert np.abs(generated[0].astype(int) - faces[0].astype(int))[box].mean() < 2  # frame 0's mouth, back in place
+    assert np.abs(real[40].astype(int) - faces[0].astype(int))[box].mean() > 4  # another frame's mouth...
+    outside = np.ones((128, 128), bool)
+    outside[30:, 20:108] = False
+    assert np.abs(real[40].astype(int) - faces[0].astype(int))[outside].mean() < 1  # ...in the same still face
+
+
+def test_evaluate_a_tiny_lip_gan_on_mouths_and_face_views(grid_store, tmp_path):
+    flownet = train_small(grid_store, tmp_path, "lipgan", "flownet", steps=1, batch_size=2).last_checkpoint
+    perceptual = train_small(grid_store, tmp_path, "lipgan", "perceptual", steps=1, batch_size=2).last_checkpoint
+    gan = train_small(grid_store, tmp_path, "lipgan", "lipgan", steps=1, batch_size=2,
+                      inputs={"flownet": flownet, "perceptual": perceptual}).last_checkpoint
+    system = get_system("lipgan")
+    model_dir = export_model(system, {"lipgan": gan}, tmp_path / "model")
+    seen = []
+    per_clip, aggregate = evaluate(load_generator(model_dir, "cpu"), grid_store, "test", metrics=system.metrics,
+                                   on_clip=lambda clip_id, gen, real, audio: seen.append((gen.shape, real.shape)))
+    assert seen == [((75, 128, 128, 3), (75, 128, 128, 3))]  # the face views: mouths pasted into the still face
+    for key in ("psnr", "ssim", "psnr_paper", "ssim_paper", "lmd", "lmd_sum", "cpbd", "cpbd_real", "fps"):
+        assert np.isfinite(aggregate[key]), key
+    assert aggregate["lmd_missing"] == 0  # dlib finds every pasted-back face
+    assert not {"acd", "blinks_per_s", "blink_duration_s"} & set(aggregate)  # the still's eyes: not the system's
+    mouth_psnr = per_clip["psnr"].iloc[0]
+    assert mouth_psnr < 30  # scored on the 64×64 mouths: an untrained GAN is far from them
