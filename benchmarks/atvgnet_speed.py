@@ -369,13 +369,18 @@ def device_table(result: dict) -> str:
 # ------------------------------------------------------------------------------------------------------------ main
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def store_and_device_arguments(ap: argparse.ArgumentParser) -> None:
+    """--store, --data-root and --device, shared with the other speed benchmarks."""
     ap.add_argument("--store", type=Path, help="a complete store, <data-root>/stores/grid/<version>")
     ap.add_argument("--data-root", type=Path, default=Path("data/bench"),
                     help="where the bundled clips are built when --store is absent (default data/bench)")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                     help="auto: the CPU, and CUDA when available")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    store_and_device_arguments(ap)
     ap.add_argument("--preset", choices=("paper", "small"), help="model sizes (default: paper on cuda, small on cpu)")
     ap.add_argument("--batches", default="1,64", help="inference batch sizes, comma-separated (sequences of 16 frames)")
     ap.add_argument("--repeats", type=int, help="timed inference calls per figure (default 10 cuda, 5 cpu)")

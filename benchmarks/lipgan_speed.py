@@ -67,7 +67,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.atvgnet_speed import (  # noqa: E402
-    hardware_name, n_params, resolve_store, step_seconds, sync, time_calls,
+    hardware_name, n_params, resolve_store, step_seconds, store_and_device_arguments, sync, time_calls,
 )
 from models.lipgan.data import mel_statistics  # noqa: E402
 from models.lipgan.discriminator import TwoStreamDiscriminator  # noqa: E402
@@ -325,11 +325,7 @@ def device_table(result: dict) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--store", type=Path, help="a complete store, <data-root>/stores/grid/<version>")
-    ap.add_argument("--data-root", type=Path, default=Path("data/bench"),
-                    help="where the bundled clips are built when --store is absent (default data/bench)")
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                    help="auto: the CPU, and CUDA when available")
+    store_and_device_arguments(ap)
     ap.add_argument("--presets", default="small,paper", help="training and inference presets, comma-separated")
     ap.add_argument("--small-steps", type=int, default=12, help="training steps per stage, small preset (12)")
     ap.add_argument("--small-warmup", type=int, default=2, help="leading steps left out, small preset (2)")

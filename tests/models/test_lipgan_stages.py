@@ -161,3 +161,11 @@ def test_each_ablation_changes_what_trains(grid_store, fields, absent_losses, ab
         assert type(modules["discriminator"]).__name__ == "TwoStreamDiscriminator"
     if fields.get("motion") == "frame_difference":
         assert modules["phi_v"].cfg.motion_channels == 3 and len(modules["phi_v"].convs) == 5  # 32 px -> 1
+
+
+def test_the_gan_losses_fall_over_a_few_dozen_steps(grid_store, tmp_path, earlier):
+    encoder = train(PerceptualStage(), grid_store, tmp_path, steps=60, batch_size=16)[0].last_checkpoint  # trained
+    result, _ = gan(grid_store, tmp_path, {**earlier, "perceptual": encoder}, steps=30, batch_size=4)
+    losses = {k: np.array([v[k] for _, v in result.losses]) for k in result.losses[0][1]}
+    for term in ("g/pixel", "g/perceptual", "g/corr", "d/total"):
+        assert losses[term][-5:].mean() < 0.8 * losses[term][:3].mean(), (term, losses[term].round(3))
