@@ -23,7 +23,8 @@ SYSTEM = System(
     generator=LipGANTalker,
 )
 
-__all__ = ["SYSTEM", "LipGANTalker", "LipGANStage", "LipGANTrainConfig", "GeneratorConfig", "LipGANGenerator", "DiscriminatorConfig", "ThreeStreamDiscriminator",
+__all__ = ["SYSTEM", "LipGANTalker", "LipGANStage", "LipGANTrainConfig", "GeneratorConfig", "LipGANGenerator",
+           "DiscriminatorConfig", "ThreeStreamDiscriminator",
            "TwoStreamDiscriminator", "CorrelationConfig", "AudioDerivativeEncoder", "MotionEncoder", "correlation_loss",
            "PerceptualConfig", "MouthAutoencoder", "FlowNetConfig", "MouthFlowNet", "farneback_flow",
            "frame_differences"]

@@ -49,8 +49,8 @@ def train_stage(system: str, stage: str, config, store_dir: Path, out_dir: Path,
     sample images as `samples/<name>` and every checkpoint (as it is written) to the run. One process trains in
     this task's process; several (`devices.world_size` > 1) are started by `tasks.launch.run_ranks`, which waits
     for them and fails with the job's log when a rank dies. Returns {"checkpoint", "step", "final_loss" (the
-    stage's last "loss", else the generator's "g/total", else its first logged value, e.g. the flow net's "epe"), "seconds", "samples_per_second", "samples",
-    "device", "world_size"}. inputs: {stage: checkpoint} of the earlier stages whose networks it uses."""
+    stage's last "loss", else the generator's "g/total", else its first logged value, e.g. the flow net's "epe"),
+    "seconds", "samples_per_second", "samples", "device", "world_size"}. inputs: {stage: checkpoint} of the earlier stages whose networks it uses."""
     client, prefix = MlflowClient(tracking_uri), f"train/{stage}/"
     if devices.world_size == 1:
         logged = tracking.TrainingLog(client, run_id, prefix, stage, config.steps, get_run_logger())

@@ -21,7 +21,8 @@ from tasks.training import Devices, train_stage
 
 STAGES = [(system.name, stage.name) for system in SYSTEMS.values() for stage in system.stages]
 TINY_RUN = {"atnet": dict(batch_size=4), "vgnet": dict(batch_size=2, sample_every=1), "syncnet": dict(batch_size=8),
-            "flownet": dict(batch_size=2), "perceptual": dict(batch_size=4), "lipgan": dict(batch_size=2, sample_every=1)}
+            "flownet": dict(batch_size=2), "perceptual": dict(batch_size=4),
+            "lipgan": dict(batch_size=2, sample_every=1)}
 
 
 def run(store, out, system, stage, resume_from=None, inputs=None, **fields_):
