@@ -1,0 +1,232 @@
+"""Vougioukas, Petridis, Pantic 2019 temporal generator ("Realistic Speech-Driven Facial Animation with GANs", IJCV,
+Sec. 3.1 and Fig. 2), built as the authors' inference library builds it (DinoMan/speech-driven-animation at
+d85adfe: `encoder_image.Encoder`, `encoder_audio.Encoder`, `rnn_audio.RNN`, `img_generator.Generator` with U-Net
+blocks and sequential noise). Spec: shared/specs/vougioukas2019-sda.md, section 2. Sizes below are the "paper"
+preset (128×96 faces, ngf 64, L = log2(128) - 2 = 5 encoder layers, T frames, B clips):
+
+    identity x_1 (B, 3, 128, 96) in [-1, 1]
+      5 x [Conv k4 s2 p1, BN, ReLU]  64 (64×48), 128 (32×24), 256 (16×12), 512 (8×6), 1024 (4×3)   -> U-Net skips
+      Conv 1024 -> 128 k(4, 3) + tanh                                                        z_id (B, 128)
+    audio (B, T, 3200): 0.2 s windows of the int16 / 32767 waveform centred on each frame (`audio_windows`)
+      per window: Conv1d 1 -> 16 k80 s16 p32 (200), 16 -> 32 k4 s2 p1 (100), -> 64 (50), -> 128 (25),
+                  128 -> 256 k10 s5 p3 (5), each + BN + ReLU; Conv1d 256 -> 256 k5 (1) + tanh      (B·T, 256)
+      content GRU 256 -> 256, 2 layers (the released weights; the paper says 1)               z_c (B, T, 256)
+    noise (B, T, 10) ~ N(0, noise_std²) -> GRU 10 -> 10 -> tanh                               z_n (B, T, 10)
+    latent [z_c, z_n, z_id] (B·T, 394, 1, 1)
+      ConvT 394 -> 1024 k(4, 3) + BN + ReLU                                                      (B·T, 1024, 4, 3)
+      4 U-Net blocks: concat the skip of that size, ConvT 3×3 s1 p1 2C -> C + BN + ReLU,
+                      ConvT k4 s2 p1 C -> C/2 + BN + ReLU             512 (8×6), 256 (16×12), 128 (32×24), 64 (64×48)
+      ConvT 64 -> 3 k4 s2 p1 + tanh                                                        (B·T, 3, 128, 96)
+    frames (B, T, 3, 128, 96) in [-1, 1]
+
+Every convolution is bias-free except the audio encoder's (the authors' code); frames are decoded independently,
+z_id and the skips broadcast over T. Weights: N(0, 0.02) for convolutions, N(1, 0.02) for BatchNorm scales (DCGAN,
+the authors' `utils.initialize_weights(·, [0.0, 0.02])`), PyTorch's default for the GRUs and the audio biases.
+About 55 M parameters at the paper preset. Pure torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from models.config import DictConfig
+
+SAMPLE_RATE = 16000
+SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
+WINDOW = 3200  # 0.2 s of audio per frame
+PAD = (WINDOW - SAMPLES_PER_FRAME) // 2  # 1280 zeros each side: window t is centred on frame t
+
+
+def audio_windows(audio: np.ndarray, n_frames: int) -> np.ndarray:
+    """The generator's audio input for n_frames video frames at 25 fps: int16 (S,) at 16 kHz -> float32
+    (n_frames, 3200) in [-1, 1]. The waveform / 32767 is cut (or zero-padded) to 640·n_frames samples, padded with
+    1280 zeros each side, and window t = padded[640t : 640t + 3200], 0.2 s centred on frame t (spec §1; the
+    authors' `sda.VideoAnimator`). Raises ValueError for n_frames < 1."""
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+    wave = np.zeros(SAMPLES_PER_FRAME * n_frames + 2 * PAD, np.float32)
+    used = np.asarray(audio)[: SAMPLES_PER_FRAME * n_frames].astype(np.float32) / 32767.0
+    wave[PAD : PAD + len(used)] = used
+    starts = SAMPLES_PER_FRAME * np.arange(n_frames)
+    return wave[starts[:, None] + np.arange(WINDOW)]  # (n_frames, 3200)
+
+
+@dataclass(frozen=True)
+class SDAGeneratorConfig(DictConfig):
+    """Generator sizes; the defaults are the authors' ("paper" preset).
+
+    image_size: (H, W) of the face crop (128, 96), the store's `face_sda`; H a power of two >= 16 and 4·W / H a
+        whole number (the decoder starts at (4, 4·W / H)).
+    ngf: width of the identity encoder's first layer (64); it doubles per layer, and the decoder mirrors it.
+    id_size, content_size, noise_size: z_id (128), z_c (256, also the audio encoder's code), noise (10).
+    audio_channels: width of the audio encoder's first conv (16); it doubles per layer.
+    content_layers: layers of the content GRU (2, the released weights).
+    noise_std: standard deviation of the per-frame noise (0.33 as the authors' code draws it; the paper's text gives
+        a variance of 0.6).
+    """
+
+    image_size: tuple[int, int] = (128, 96)
+    ngf: int = 64
+    id_size: int = 128
+    content_size: int = 256
+    noise_size: int = 10
+    audio_channels: int = 16
+    content_layers: int = 2
+    noise_std: float = 0.33
+
+    def __post_init__(self):
+        h, w = self.image_size
+        if h < 16 or h & (h - 1) or (4 * w) % h or w < 1:
+            raise ValueError(f"image_size must be (H, W) with H a power of two >= 16 and 4·W / H whole, got "
+                             f"{self.image_size}")
+        if min(self.ngf, self.id_size, self.content_size, self.audio_channels, self.content_layers) < 1 \
+                or self.noise_size < 0 or self.noise_std < 0:
+            raise ValueError(f"widths and layers must be positive, noise size and std >= 0, got {self}")
+
+    @property
+    def n_layers(self) -> int:
+        """Identity-encoder layers: log2(H) - 2 (5 at 128 px)."""
+        return int(self.image_size[0]).bit_length() - 3
+
+    @property
+    def base_size(self) -> tuple[int, int]:
+        """(4, 4·W / H): the encoder's last map and the decoder's first, (4, 3) at 128×96."""
+        return 4, 4 * self.image_size[1] // self.image_size[0]
+
+    @classmethod
+    def preset(cls, name: str) -> "SDAGeneratorConfig":
+        """"paper": the released sizes (about 55 M parameters). "small": ngf 8, z_id 32, z_c 64, audio width 4, one
+        content GRU layer, for CPU tests (the same 128×96 crop). Raises KeyError on another name."""
+        return {"paper": cls(),
+                "small": cls(ngf=8, id_size=32, content_size=64, audio_channels=4, content_layers=1)}[name]
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """N(0, 0.02) convolution weights, N(1, 0.02) BatchNorm scales with zero shifts (the authors' initialisation)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class IdentityEncoder(nn.Module):
+    """x_1 (N, 3, H, W) -> (z_id (N, id_size), skips: the L maps, largest first: (N, ngf·2^i, H/2^(i+1), W/2^(i+1)))."""
+
+    def __init__(self, cfg: SDAGeneratorConfig):
+        super().__init__()
+        widths = [3] + [cfg.ngf * 2**i for i in range(cfg.n_layers)]
+        self.layers = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(widths[i], widths[i + 1], 4, 2, 1, bias=False), nn.BatchNorm2d(widths[i + 1]),
+                          nn.ReLU(inplace=True))
+            for i in range(cfg.n_layers))
+        self.code = nn.Sequential(nn.Conv2d(widths[-1], cfg.id_size, cfg.base_size, bias=False), nn.Tanh())
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        skips = []
+        for layer in self.layers:
+            x = layer(x)
+            skips.append(x)
+        return self.code(x).flatten(1), skips  # (N, id_size), L maps
+
+
+class AudioEncoder(nn.Module):
+    """Raw-waveform windows (N, 1, 3200) -> (N, code_size): five Conv1d + BN + ReLU, 3200 -> 200 -> 100 -> 50 -> 25
+    -> 5 samples, then Conv1d k5 -> 1 + tanh (the authors' strides and kernels for 0.2 s at 16 kHz)."""
+
+    def __init__(self, channels: int, code_size: int):
+        super().__init__()
+        c = [1, channels, 2 * channels, 4 * channels, 8 * channels, 16 * channels]
+        shapes = [(80, 16, 32), (4, 2, 1), (4, 2, 1), (4, 2, 1), (10, 5, 3)]  # (kernel, stride, padding)
+        self.layers = nn.Sequential(*[
+            nn.Sequential(nn.Conv1d(c[i], c[i + 1], k, s, p), nn.BatchNorm1d(c[i + 1]), nn.ReLU(inplace=True))
+            for i, (k, s, p) in enumerate(shapes)])  # (N, 16 channels, 5)
+        self.code = nn.Sequential(nn.Conv1d(c[-1], code_size, 5), nn.Tanh())  # (N, code_size, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1:] != (1, WINDOW):
+            raise ValueError(f"audio windows must be (N, 1, {WINDOW}), got {tuple(x.shape)}")
+        return self.code(self.layers(x)).flatten(1)
+
+
+class UNetBlock(nn.Module):
+    """(x (N, C, h, w), skip (N, S, h, w)) -> (N, C/2, 2h, 2w): concat, ConvT 3×3 s1 p1 C+S -> C + BN + ReLU, ConvT k4
+    s2 p1 C -> C/2 + BN + ReLU."""
+
+    def __init__(self, channels: int, skip_channels: int):
+        super().__init__()
+        self.merge = nn.Sequential(nn.ConvTranspose2d(channels + skip_channels, channels, 3, 1, 1, bias=False),
+                                   nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.up = nn.Sequential(nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1, bias=False),
+                                nn.BatchNorm2d(channels // 2), nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.up(self.merge(torch.cat([x, skip], 1)))
+
+
+class SDAGenerator(nn.Module):
+    """forward(identity, audio, lengths=None, noise=None) -> frames.
+
+    identity: float32 (B, 3, H, W), the still face x_1 in [-1, 1] (the clip's first frame in training).
+    audio: float32 (B, T, 3200), `audio_windows` of each clip (zero rows past a clip's length).
+    lengths: int (B,) frames per clip for packed variable-length batches (None: all T); frames past a clip's
+        length are decoded from the GRUs' zero outputs and should be ignored.
+    noise: float32 (B, T, noise_size) before the noise GRU (None: drawn N(0, noise_std²) from torch's generator).
+    Returns frames float32 (B, T, 3, H, W) in [-1, 1] (tanh). Raises ValueError on mismatched shapes.
+    """
+
+    def __init__(self, cfg: SDAGeneratorConfig = SDAGeneratorConfig()):
+        super().__init__()
+        self.cfg = cfg
+        L, g = cfg.n_layers, cfg.ngf
+        self.identity_encoder = IdentityEncoder(cfg)
+        self.audio_encoder = AudioEncoder(cfg.audio_channels, cfg.content_size)
+        self.content_rnn = nn.GRU(cfg.content_size, cfg.content_size, cfg.content_layers, batch_first=True)
+        self.noise_rnn = nn.GRU(cfg.noise_size, cfg.noise_size, batch_first=True) if cfg.noise_size else None
+        top = g * 2 ** (L - 1)  # 1024: the encoder's deepest width
+        latent = cfg.content_size + cfg.noise_size + cfg.id_size
+        self.project = nn.Sequential(nn.ConvTranspose2d(latent, top, cfg.base_size, bias=False), nn.BatchNorm2d(top),
+                                     nn.ReLU(inplace=True))  # (N, top, 4, 3)
+        self.blocks = nn.ModuleList(UNetBlock(top // 2**i, top // 2**i) for i in range(L - 1))  # skips deepest first
+        self.to_rgb = nn.ConvTranspose2d(g, 3, 4, 2, 1, bias=False)  # (N, 3, H, W); tanh in forward
+        dcgan_init(self.identity_encoder)
+        dcgan_init(self.audio_encoder)
+        dcgan_init(self.project)
+        dcgan_init(self.blocks)
+        dcgan_init(self.to_rgb)
+
+    def _rnn(self, rnn: nn.GRU, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        if lengths is None:
+            return rnn(x)[0]
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        return nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+
+    def forward(self, identity: torch.Tensor, audio: torch.Tensor, lengths: torch.Tensor | None = None,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
+        cfg, (H, W) = self.cfg, self.cfg.image_size
+        if identity.ndim != 4 or tuple(identity.shape[1:]) != (3, H, W):
+            raise ValueError(f"identity must be (B, 3, {H}, {W}), got {tuple(identity.shape)}")
+        B = identity.shape[0]
+        if audio.ndim != 3 or audio.shape[0] != B or audio.shape[2] != WINDOW:
+            raise ValueError(f"audio must be (B={B}, T, {WINDOW}), got {tuple(audio.shape)}")
+        T = audio.shape[1]
+        z_id, skips = self.identity_encoder(identity)  # (B, id), L maps
+        z_c = self.audio_encoder(audio.reshape(B * T, 1, WINDOW)).view(B, T, -1)  # (B, T, content)
+        z_c = self._rnn(self.content_rnn, z_c, lengths)  # (B, T, content)
+        parts = [z_c]
+        if self.noise_rnn is not None:
+            if noise is None:
+                noise = torch.randn(B, T, cfg.noise_size, device=audio.device, dtype=z_c.dtype) * cfg.noise_std
+            if tuple(noise.shape) != (B, T, cfg.noise_size):
+                raise ValueError(f"noise must be (B={B}, T={T}, {cfg.noise_size}), got {tuple(noise.shape)}")
+            parts.append(torch.tanh(self._rnn(self.noise_rnn, noise, lengths)))  # (B, T, noise)
+        parts.append(z_id.unsqueeze(1).expand(-1, T, -1))  # (B, T, id)
+        x = self.project(torch.cat(parts, 2).reshape(B * T, -1, 1, 1))  # (B·T, top, 4, 3)
+        for block, skip in zip(self.blocks, reversed(skips)):  # skips of 4×3, 8×6, 16×12, 32×24, broadcast over T
+            s = skip.unsqueeze(1).expand(-1, T, -1, -1, -1).reshape(B * T, *skip.shape[1:])
+            x = block(x, s)  # (B·T, C/2, 2h, 2w)
+        return torch.tanh(self.to_rgb(x)).view(B, T, 3, H, W)
