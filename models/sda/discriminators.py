@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 
 from models.config import DictConfig
-from models.sda.generator import WINDOW, AudioEncoder, dcgan_init
+from models.sda.generator import WINDOW, AudioEncoder, FaceGrid, dcgan_init
 
 SYNC_FRAMES = 5  # 0.2 s of video at 25 fps
 
@@ -53,7 +53,7 @@ def conv3d_block(c_in: int, c_out: int, kernel_t: int = 3, pad_t: int = 1, norm:
 
 
 @dataclass(frozen=True)
-class DiscriminatorsConfig(DictConfig):
+class DiscriminatorsConfig(FaceGrid, DictConfig):
     """Sizes of the three discriminators ([D]); the defaults are the "paper" preset.
 
     image_size: (H, W) of the face crop (128, 96); H a power of two >= 32, and H / 2 and W multiples of 16 (the sync
@@ -76,15 +76,6 @@ class DiscriminatorsConfig(DictConfig):
                              f"multiples of 16, got {self.image_size}")
         if min(self.ndf, self.code_size, self.audio_channels) < 1:
             raise ValueError(f"widths must be positive, got {self}")
-
-    @property
-    def n_layers(self) -> int:
-        """Stride-2 layers from H to 4: log2(H) - 2 (5 at 128 px)."""
-        return int(self.image_size[0]).bit_length() - 3
-
-    @property
-    def base_size(self) -> tuple[int, int]:
-        return 4, 4 * self.image_size[1] // self.image_size[0]
 
     @classmethod
     def preset(cls, name: str) -> "DiscriminatorsConfig":

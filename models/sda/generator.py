@@ -54,8 +54,24 @@ def audio_windows(audio: np.ndarray, n_frames: int) -> np.ndarray:
     return wave[starts[:, None] + np.arange(WINDOW)]  # (n_frames, 3200)
 
 
+class FaceGrid:
+    """The sizes a config with `image_size` (H, W) derives, shared by the generator's and the discriminators'."""
+
+    image_size: tuple[int, int]
+
+    @property
+    def n_layers(self) -> int:
+        """Stride-2 layers from H down to 4: log2(H) - 2 (5 at 128 px; the identity encoder's depth)."""
+        return int(self.image_size[0]).bit_length() - 3
+
+    @property
+    def base_size(self) -> tuple[int, int]:
+        """(4, 4·W / H): the encoder's last map and the decoder's first, (4, 3) at 128×96."""
+        return 4, 4 * self.image_size[1] // self.image_size[0]
+
+
 @dataclass(frozen=True)
-class SDAGeneratorConfig(DictConfig):
+class SDAGeneratorConfig(FaceGrid, DictConfig):
     """Generator sizes; the defaults are the authors' ("paper" preset).
 
     image_size: (H, W) of the face crop (128, 96), the store's `face_sda`; H a power of two >= 16 and 4·W / H a
@@ -85,16 +101,6 @@ class SDAGeneratorConfig(DictConfig):
         if min(self.ngf, self.id_size, self.content_size, self.audio_channels, self.content_layers) < 1 \
                 or self.noise_size < 0 or self.noise_std < 0:
             raise ValueError(f"widths and layers must be positive, noise size and std >= 0, got {self}")
-
-    @property
-    def n_layers(self) -> int:
-        """Identity-encoder layers: log2(H) - 2 (5 at 128 px)."""
-        return int(self.image_size[0]).bit_length() - 3
-
-    @property
-    def base_size(self) -> tuple[int, int]:
-        """(4, 4·W / H): the encoder's last map and the decoder's first, (4, 3) at 128×96."""
-        return 4, 4 * self.image_size[1] // self.image_size[0]
 
     @classmethod
     def preset(cls, name: str) -> "SDAGeneratorConfig":
