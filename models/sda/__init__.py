@@ -1,10 +1,11 @@
 """Vougioukas, Petridis, Pantic 2019 temporal GAN ("Realistic Speech-Driven Facial Animation with GANs", IJCV):
 in progress (issue 13). So far the generator (`generator.py`: identity encoder with U-Net skips, raw-waveform audio
-encoder, content and noise GRUs, frame decoder) and the frame, sequence and sync discriminators
-(`discriminators.py`, our designs); not registered as a system yet. Spec: shared/specs/vougioukas2019-sda.md."""
+encoder, content and noise GRUs, frame decoder), the frame, sequence and sync discriminators (`discriminators.py`,
+our designs) and the whole-utterance samples of a store (`data.py`); not registered as a system yet. Spec: shared/specs/vougioukas2019-sda.md."""
+from models.sda.data import UtteranceDataset
 from models.sda.discriminators import (DiscriminatorsConfig, FrameDiscriminator, SequenceDiscriminator,
                                        SyncDiscriminator)
 from models.sda.generator import SDAGenerator, SDAGeneratorConfig, audio_windows
 
-__all__ = ["SDAGenerator", "SDAGeneratorConfig", "audio_windows", "DiscriminatorsConfig", "FrameDiscriminator",
+__all__ = ["UtteranceDataset", "SDAGenerator", "SDAGeneratorConfig", "audio_windows", "DiscriminatorsConfig", "FrameDiscriminator",
            "SequenceDiscriminator", "SyncDiscriminator"]
