@@ -29,6 +29,14 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def to_uint8_rows(*rows: torch.Tensor) -> np.ndarray:
+    """Frames float (N, 3, H, W) in [-1, 1], one tensor per row -> one uint8 (rows·H, N·W, 3) RGB image (a stage's
+    sample images: generated frames over real ones)."""
+    images = [((r.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8) for r in rows]
+    grid = torch.cat([torch.cat(list(img), dim=2) for img in images], dim=1)  # (3, rows·H, N·W)
+    return grid.permute(1, 2, 0).cpu().numpy()
+
+
 class StepOutput(NamedTuple):
     """What one `Stage.step` did.
 

@@ -28,14 +28,7 @@ from models.lipgan.flow import FlowNetConfig, MouthFlowNet, frame_differences
 from models.lipgan.generator import GeneratorConfig, LipGANGenerator
 from models.lipgan.losses import LipGANLossConfig, corr_loss, discriminator_loss, generator_loss
 from models.lipgan.perceptual import MouthAutoencoder, PerceptualConfig
-from models.system import Stage, StepOutput, set_requires_grad
-
-
-def to_uint8_rows(*rows: torch.Tensor) -> np.ndarray:
-    """Frames float (N, 3, H, W) in [-1, 1], one tensor per row -> one uint8 (rows·H, N·W, 3) RGB image."""
-    images = [((r.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8) for r in rows]
-    grid = torch.cat([torch.cat(list(img), dim=2) for img in images], dim=1)  # (3, rows·H, N·W)
-    return grid.permute(1, 2, 0).cpu().numpy()
+from models.system import Stage, StepOutput, set_requires_grad, to_uint8_rows
 
 
 def end_point_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
