@@ -4,10 +4,10 @@
 "syncnet" is the evaluation's sync expert: a system with one stage and no generator, trained once per benchmark."""
 from __future__ import annotations
 
-from models import atvgnet, lipgan, syncnet
+from models import atvgnet, lipgan, sda, syncnet
 from models.system import Stage, System
 
-SYSTEMS: dict[str, System] = {s.name: s for s in (atvgnet.SYSTEM, lipgan.SYSTEM, syncnet.SYSTEM)}
+SYSTEMS: dict[str, System] = {s.name: s for s in (atvgnet.SYSTEM, lipgan.SYSTEM, sda.SYSTEM, syncnet.SYSTEM)}
 
 
 def get_system(name: str) -> System:

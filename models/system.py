@@ -95,6 +95,12 @@ class Stage:
         """One optimisation step on one batch already on the device; gradients through `fabric.backward`."""
         raise NotImplementedError
 
+    def learning_rates(self, cfg, epoch: float) -> dict[str, float]:
+        """{optimizer name: learning rate} for the step about to run, `epoch` the passes over the training set so
+        far (fractional), for a stage with a schedule; the loop sets them before each step, so a resumed run follows
+        the same schedule. Default: none (each optimizer keeps its rate)."""
+        return {}
+
     def extra_state(self, dataset: Dataset) -> dict:
         """Tensors and primitives (weights-only loadable) the stage's checkpoints carry beyond modules and
         optimizers, e.g. AT-net's landmark PCA basis. Default: none."""

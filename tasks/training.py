@@ -221,6 +221,7 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
                              pin_memory=fabric.device.type == "cuda")
     loader = fabric.setup_dataloaders(loader, use_distributed_sampler=False)
     extra = stage.extra_state(dataset)
+    n_samples = len(dataset)
 
     losses: list[tuple[int, dict[str, float]]] = []
     checkpoints: list[Path] = []
@@ -247,6 +248,9 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
     while step < config.steps:
         t_step = time.perf_counter()
         batch = next(batches)
+        for name, lr in stage.learning_rates(config, step * config.batch_size * fabric.world_size / n_samples).items():
+            for group in wrapped_opt[name].param_groups:
+                group["lr"] = lr
         out = stage.step(wrapped, wrapped_opt, batch, config, fabric)
         step += 1
         values = _mean_over_ranks(fabric, out.losses)

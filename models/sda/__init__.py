@@ -1,17 +1,29 @@
-"""Vougioukas, Petridis, Pantic 2019 temporal GAN ("Realistic Speech-Driven Facial Animation with GANs", IJCV):
-in progress (issue 13). So far the generator (`generator.py`: identity encoder with U-Net skips, raw-waveform audio
-encoder, content and noise GRUs, frame decoder), the frame, sequence and sync discriminators (`discriminators.py`,
-our designs), the whole-utterance samples of a store (`data.py`) and the losses with their samples and Tab. 5/6
-switches (`losses.py`), and its training stage on the one loop (`stages.py`, `SDAStage`); not registered as a
-system yet (no generator wrapper for generate/evaluate, no lip reader).
+"""Vougioukas, Petridis, Pantic 2019 temporal GAN ("Realistic Speech-Driven Facial Animation with GANs", IJCV): the
+generator (`generator.py`: identity encoder with U-Net skips, raw-waveform audio encoder, content and noise GRUs,
+frame decoder), the frame, sequence and sync discriminators (`discriminators.py`, our designs), the whole-utterance
+samples of a store (`data.py`), the losses with their samples and Tab. 5/6 switches (`losses.py`), the training
+stage on the one loop with the paper's decay (`stages.py`) and the generator for inference (`inference.py`,
+`SDATalker`: 128×96 `face_sda` faces from a still and any length of speech). `SYSTEM` registers it as "sda".
 Spec: shared/specs/vougioukas2019-sda.md."""
 from models.sda.data import UtteranceDataset
 from models.sda.discriminators import (DiscriminatorsConfig, FrameDiscriminator, SequenceDiscriminator,
                                        SyncDiscriminator)
 from models.sda.generator import SDAGenerator, SDAGeneratorConfig, audio_windows
+from models.sda.inference import SDATalker
 from models.sda.losses import SDALossConfig
 from models.sda.stages import SDAStage, SDATrainConfig
+from models.system import System
+from storage.crops import FACE_SDA
 
-__all__ = ["UtteranceDataset", "SDAGenerator", "SDAGeneratorConfig", "audio_windows", "DiscriminatorsConfig",
-           "FrameDiscriminator", "SequenceDiscriminator", "SyncDiscriminator", "SDALossConfig", "SDAStage",
-           "SDATrainConfig"]
+SYSTEM = System(
+    name="sda",
+    paper="Vougioukas, Petridis, Pantic. Realistic Speech-Driven Facial Animation with GANs. IJCV 2019",
+    stages=(SDAStage(),),
+    crop=FACE_SDA,
+    metrics=frozenset({"psnr", "ssim", "lmd", "cpbd", "acd", "blinks_per_s", "av_offset", "av_confidence", "wer"}),
+    generator=SDATalker,
+)
+
+__all__ = ["SYSTEM", "SDATalker", "UtteranceDataset", "SDAGenerator", "SDAGeneratorConfig", "audio_windows",
+           "DiscriminatorsConfig", "FrameDiscriminator", "SequenceDiscriminator", "SyncDiscriminator",
+           "SDALossConfig", "SDAStage", "SDATrainConfig"]

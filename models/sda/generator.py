@@ -213,6 +213,18 @@ class SDAGenerator(nn.Module):
 
     def forward(self, identity: torch.Tensor, audio: torch.Tensor, lengths: torch.Tensor | None = None,
                 noise: torch.Tensor | None = None) -> torch.Tensor:
+        """identity (B, 3, H, W) in [-1, 1], audio (B, T, 3200) (`audio_windows`), lengths (B,) int64 frames of each
+        padded sequence (None: all T), noise (B, T, noise_size) (None: drawn N(0, noise_std²)) -> frames
+        (B, T, 3, H, W) in [-1, 1]. Raises ValueError for other shapes."""
+        B, T = identity.shape[0], audio.shape[1] if audio.ndim == 3 else 0
+        latent, skips = self.latents(identity, audio, lengths, noise)  # (B, T, latent), L maps
+        frames = self.decode(latent.reshape(B * T, -1), [s.repeat_interleave(T, 0) for s in skips])
+        return frames.view(B, T, 3, *self.cfg.image_size)
+
+    def latents(self, identity: torch.Tensor, audio: torch.Tensor, lengths: torch.Tensor | None = None,
+                noise: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The per-frame latents [z_c, z_n, z_id] (B, T, content + noise + id) and the identity encoder's U-Net maps
+        (L tensors (B, C, h, w), shallowest first) of `forward`'s inputs."""
         cfg, (H, W) = self.cfg, self.cfg.image_size
         if identity.ndim != 4 or tuple(identity.shape[1:]) != (3, H, W):
             raise ValueError(f"identity must be (B, 3, {H}, {W}), got {tuple(identity.shape)}")
@@ -231,8 +243,12 @@ class SDAGenerator(nn.Module):
                 raise ValueError(f"noise must be (B={B}, T={T}, {cfg.noise_size}), got {tuple(noise.shape)}")
             parts.append(torch.tanh(self._rnn(self.noise_rnn, noise, lengths)))  # (B, T, noise)
         parts.append(z_id.unsqueeze(1).expand(-1, T, -1))  # (B, T, id)
-        x = self.project(torch.cat(parts, 2).reshape(B * T, -1, 1, 1))  # (B·T, top, 4, 3)
-        for block, skip in zip(self.blocks, reversed(skips)):  # skips of 4×3, 8×6, 16×12, 32×24, broadcast over T
-            s = skip.unsqueeze(1).expand(-1, T, -1, -1, -1).reshape(B * T, *skip.shape[1:])
-            x = block(x, s)  # (B·T, C/2, 2h, 2w)
-        return torch.tanh(self.to_rgb(x)).view(B, T, 3, H, W)
+        return torch.cat(parts, 2), skips
+
+    def decode(self, latent: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        """Frames decoded independently: latent (N, latent) and each frame's U-Net maps (L tensors (N, C, h, w), or
+        (1, C, h, w) broadcast) -> (N, 3, H, W) in [-1, 1]."""
+        x = self.project(latent[:, :, None, None])  # (N, top, 4, 3)
+        for block, skip in zip(self.blocks, reversed(skips)):  # skips of 4×3, 8×6, 16×12, 32×24
+            x = block(x, skip.expand(len(x), -1, -1, -1))  # (N, C/2, 2h, 2w)
+        return torch.tanh(self.to_rgb(x))

@@ -1,11 +1,11 @@
 """The Vougioukas et al. 2019 training stage (IJCV, Sec. 3.3; shared/specs/vougioukas2019-sda.md §4): the temporal
 generator against the frame, sequence and sync discriminators, each with its own Adam, on whole utterances of the
 store's `face_sda` crop (`data.UtteranceDataset`). One update of every discriminator in use, then one of the
-generator, per step [D]. Not registered as a system yet (issue 13, in progress): tests drive it through the one
-training loop (`tasks.training.train_stage`) directly.
+generator, per step [D]. The system's one stage ("sda", `models.sda.SYSTEM`).
 
-Not yet here: the paper's decay (G by 2 %, the discriminators by 10 % every 10 epochs) and its early stop on
-validation AV sync; the loop keeps each optimizer's learning rate fixed.
+The paper's decay is `SDAStage.learning_rates`: every `decay_every` epochs the generator's rate drops by 2 % and
+each discriminator's by 10 %, stepwise, from the epoch count the loop passes (so a resumed run follows it). Not
+here: the paper's early stop when validation AV sync has not improved for 5 epochs (a run trains `steps` steps).
 """
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class SDATrainConfig(TrainConfig):
 
     lr_g, lr_frame, lr_sequence, lr_sync: Adam learning rates (1e-4, 1e-4, 1e-5, 1e-5; P §3.3).
     beta1, beta2: every Adam's betas (0.5, 0.999) [D].
+    decay_every: epochs between learning-rate drops (10); decay_g, decay_d: the fraction each drop takes off the
+        generator's rate (0.02) and each discriminator's (0.1) (P §3.3). 0 turns a decay off.
     max_frames: frames per sample, longer clips cut (None: the split's longest clip; 75 on GRID).
     mirror: also every clip flipped left to right (P §4).
     cache_clips: clips each data process keeps.
@@ -48,6 +50,9 @@ class SDATrainConfig(TrainConfig):
     lr_sync: float = 1e-5
     beta1: float = 0.5
     beta2: float = 0.999
+    decay_every: float = 10.0
+    decay_g: float = 0.02
+    decay_d: float = 0.1
     max_frames: int | None = None
     mirror: bool = True
     cache_clips: int = 16
@@ -57,6 +62,9 @@ class SDATrainConfig(TrainConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.decay_every <= 0 or not (0 <= self.decay_g < 1 and 0 <= self.decay_d < 1):
+            raise ValueError(f"decay_every must be > 0 and decay_g, decay_d in [0, 1), got {self.decay_every}, "
+                             f"{self.decay_g}, {self.decay_d}")
         if self.generator.image_size != self.discriminators.image_size:
             raise ValueError(f"the generator renders {self.generator.image_size} but the discriminators read "
                              f"{self.discriminators.image_size}")
@@ -84,10 +92,22 @@ class SDAStage(Stage):
             out[f"{name}_d"] = DISCRIMINATORS[name](cfg.discriminators)
         return out
 
+    @staticmethod
+    def base_rates(cfg: SDATrainConfig) -> dict[str, float]:
+        return {"generator": cfg.lr_g, "frame_d": cfg.lr_frame, "sequence_d": cfg.lr_sequence, "sync_d": cfg.lr_sync}
+
     def optimizers(self, cfg: SDATrainConfig, modules: dict) -> dict:
-        lr = {"generator": cfg.lr_g, "frame_d": cfg.lr_frame, "sequence_d": cfg.lr_sequence, "sync_d": cfg.lr_sync}
+        lr = self.base_rates(cfg)
         return {name: torch.optim.Adam(m.parameters(), lr=lr[name], betas=(cfg.beta1, cfg.beta2))
                 for name, m in modules.items()}
+
+    def learning_rates(self, cfg: SDATrainConfig, epoch: float) -> dict[str, float]:
+        """Each rate times (1 - decay)^⌊epoch / decay_every⌋: decay_g for the generator, decay_d for each
+        discriminator in use (P §3.3)."""
+        drops = int(epoch // cfg.decay_every)
+        return {name: lr * (1 - (cfg.decay_g if name == "generator" else cfg.decay_d)) ** drops
+                for name, lr in self.base_rates(cfg).items() if name == "generator" or name in
+                {f"{d}_d" for d in cfg.loss.adversarial}}
 
     def dataset(self, store_dir: Path, split: str, cfg: SDATrainConfig, state: dict | None = None
                 ) -> UtteranceDataset:

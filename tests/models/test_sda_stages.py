@@ -67,3 +67,19 @@ def test_the_lower_half_reconstruction_falls(grid_store, tmp_path):  # G at lr 1
     result, _ = train(grid_store, tmp_path, steps=30, checkpoint_every=0, sample_every=0, max_frames=8, lr_g=1e-3)
     rec = np.array([v["g/rec"] for _, v in result.losses])
     assert rec[-5:].mean() < 0.8 * rec[:3].mean(), rec.round(3)
+
+
+def test_the_loop_follows_the_papers_decay(grid_store, tmp_path):  # P §3.3: G -2 %, each D -10 % per decay_every
+    stage = SDAStage()
+    cfg = stage.Config.preset("small", decay_every=10.0)
+    assert stage.learning_rates(cfg, 9.9) == {"generator": 1e-4, "frame_d": 1e-4, "sequence_d": 1e-5, "sync_d": 1e-5}
+    rates = stage.learning_rates(cfg, 20.0)  # two drops
+    assert rates["generator"] == pytest.approx(1e-4 * 0.98**2) and rates["sync_d"] == pytest.approx(1e-5 * 0.9**2)
+    assert set(stage.learning_rates(replace(cfg, loss=replace(cfg.loss, use_sync_d=False)), 0)) == {
+        "generator", "frame_d", "sequence_d"}
+    result, _ = train(grid_store, tmp_path / "decay", decay_every=0.01)  # several drops by the second step
+    ckpt = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
+    expected = stage.learning_rates(stage.Config.preset("small", decay_every=0.01), 1 * 2 / result.n_samples)
+    assert expected["generator"] < 1e-4 * 0.98**4
+    for name, lr in expected.items():
+        assert ckpt["optimizers"][name]["param_groups"][0]["lr"] == pytest.approx(lr)
