@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-ddp clean
+.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-ddp clean
 
 demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, log to MLflow
 	$(BIN)/talkface benchmark --data-root $(DATA)
@@ -29,6 +29,9 @@ benchmark-atvgnet: install  ## ATVGnet inference frames/s, VG-net training sampl
 
 benchmark-lipgan: install  ## lip GAN parameters, training samples/s of its 3 stages, inference frames/s, peak memory of a paper step (CPU; GPU when present)
 	$(BIN)/python benchmarks/lipgan_speed.py --data-root $(DATA)/bench
+
+benchmark-sda: install  ## Vougioukas et al. 2019: parameters, training samples/s, inference frames/s (CPU; GPU when present)
+	$(BIN)/python benchmarks/sda_speed.py --data-root $(DATA)/bench
 
 benchmark-ddp: install  ## one stage's training samples/s in 1 and 2 CPU processes (DDP, gloo), losses compared
 	$(BIN)/python benchmarks/ddp_cpu.py --data-root $(DATA)/bench

@@ -201,6 +201,8 @@ def evaluate(
     data_root: Path = typer.Option(Path("data")),
     sync_model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                               help="SyncNet checkpoint or syncnet_v2.model for AV offset/confidence"),
+    reader_model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                                help="lip reader checkpoint (train --system lipreader) for WER"),
     max_clips: Optional[int] = typer.Option(None, min=1, help="score only the first N clips"),
 ) -> None:
     """Score a model on a store split; prints the metrics."""
@@ -209,7 +211,8 @@ def evaluate(
     _require_complete_store(store)
     start_temporary_prefect()
     out = evaluate_flow(EvaluateParams(model_uri=None if checkpoint else model, checkpoint=checkpoint, store=store,
-                                       split=split, data_root=data_root, sync_model=sync_model, max_clips=max_clips))
+                                       split=split, data_root=data_root, sync_model=sync_model, reader_model=reader_model,
+                                       max_clips=max_clips))
     typer.echo(f"MLflow run: {out['run_id']}")
     for key, value in out["metrics"].items():
         typer.echo(f"{split}/{key}: {value:.4f}")
@@ -229,6 +232,10 @@ def benchmark(
     sync_model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                               help="SyncNet checkpoint or syncnet_v2.model for AV offset/confidence"),
     sync_steps: int = typer.Option(500, min=0, help="without --sync-model: SyncNet steps trained first (0: none)"),
+    reader_model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                                help="lip reader checkpoint for WER (GRID)"),
+    reader_steps: int = typer.Option(300, min=0, help="GRID without --reader-model: lip reader steps trained first "
+                                                      "(0: WER not scored)"),
     seed: int = typer.Option(0),
     workers: int = typer.Option(1, min=1, help="parallel shard builders"),
 ) -> None:
@@ -243,7 +250,7 @@ def benchmark(
         params = BenchmarkParams(data_root=data_root, systems=[s.strip() for s in systems.split(",") if s.strip()],
                                  dataset=dataset, raw_root=raw_root, preset=preset, steps=steps,
                                  overrides=parse_assignments(set_), sync_model=sync_model, sync_steps=sync_steps,
-                                 seed=seed, workers=workers)
+                                 reader_model=reader_model, reader_steps=reader_steps, seed=seed, workers=workers)
         if params.raw_root is None and params.dataset != "grid":
             raise ConfigError(f"--dataset {params.dataset} needs --raw-root: the bundled clips are GRID's")
         params.check_configs()  # every stage setting of every system, before anything runs

@@ -4,8 +4,8 @@ shows the aggregates.
 
 A registered model (its model.json names the system, e.g. ATVGnet or the lip GAN): rendered and scored with the
 papers' metrics (tasks/evaluation.py): PSNR, SSIM (and their paper-compatible forms), LMD, CPBD, ACD and blinks
-(where the system's metrics include them), AV offset and confidence (with a SyncNet), inference frames per
-second. An AT-net checkpoint instead: its landmark error (tasks/landmark_eval.py).
+(where the system's metrics include them), AV offset and confidence (with a SyncNet), WER (with a lip reader),
+inference frames per second. An AT-net checkpoint instead: its landmark error (tasks/landmark_eval.py).
 
 Run: `talkface evaluate --store STORE [--model models:/atvgnet@champion | --checkpoint CKPT] [--split test]` or
 `python -m flows.evaluate …`.
@@ -39,6 +39,8 @@ class EvaluateParams(BaseModel):
     data_root: Path = Field(Path("data"), description="where mlflow.db and run outputs live")
     sync_model: Path | None = Field(None, description="a SyncNet checkpoint or the official syncnet_v2.model for AV "
                                                       "offset and confidence (none: not scored)")
+    reader_model: Path | None = Field(None, description="a lip reader checkpoint (`talkface train --system "
+                                                        "lipreader`) for WER on GRID (none: not scored)")
     max_clips: int | None = Field(None, ge=1, description="score only the first N clips of the split (by clip id)")
     sample_videos: int = Field(2, ge=0, description="side-by-side videos (generated | real) logged to MLflow")
     experiment: str = Field("talkface", description="MLflow experiment (when a new run is made)")
@@ -74,7 +76,8 @@ def evaluate(params: EvaluateParams) -> dict:
             with tempfile.TemporaryDirectory(prefix="talkface-model-") as tmp:
                 model_dir = tracking.download_model(params.model_uri, data_root, Path(tmp))
                 metrics = steps.evaluate_model(model_dir, store_dir, params.split, dataset, out_dir, uri, run_id,
-                                               params.sync_model, params.max_clips, params.sample_videos)
+                                               params.sync_model, params.max_clips, params.sample_videos,
+                                               params.reader_model)
     except BaseException:
         if own_run:
             client.set_terminated(run_id, "FAILED")

@@ -3,8 +3,8 @@ sample images, checkpoints); with all its stages trained, the system's model dir
 `<system>` with an alias, ready for `talkface generate` / `talkface evaluate`.
 
 Systems and their stages come from `models.registry` (`talkface systems`): "atvgnet" trains AT-net then VG-net (the
-paper's decoupled training), "syncnet" the audio-visual sync expert that `evaluate` scores AV offset and confidence
-with. Each stage's settings are its config dataclass at a preset, with overrides (`tasks.configs`).
+paper's decoupled training), "lipgan" and "sda" the other seed systems, "syncnet" the audio-visual sync expert that
+`evaluate` scores AV offset and confidence with, "lipreader" the LipNet-style reader it scores WER with. Each stage's settings are its config dataclass at a preset, with overrides (`tasks.configs`).
 
 Run: `talkface train --system atvgnet --store STORE [--stage S] [--preset small] [--set atnet.lr=1e-3] [--steps N]
 [--devices N] [--resume CHECKPOINT|RUN_ID]` or `python -m flows.train …` (same options).

@@ -1,13 +1,15 @@
 """The system registry (shaped like `tasks/datasets/`): one line per system. Adding a system: its package under
 `models/` exposing `SYSTEM` (`models.system.System`), one line here, its tests.
 
-"syncnet" is the evaluation's sync expert: a system with one stage and no generator, trained once per benchmark."""
+"syncnet" and "lipreader" are the evaluation's experts (AV sync; WER on GRID): systems with one stage and no
+generator, each trained once per benchmark."""
 from __future__ import annotations
 
-from models import atvgnet, lipgan, sda, syncnet
+from models import atvgnet, lipgan, lipreader, sda, syncnet
 from models.system import Stage, System
 
-SYSTEMS: dict[str, System] = {s.name: s for s in (atvgnet.SYSTEM, lipgan.SYSTEM, sda.SYSTEM, syncnet.SYSTEM)}
+SYSTEMS: dict[str, System] = {s.name: s for s in (atvgnet.SYSTEM, lipgan.SYSTEM, sda.SYSTEM, lipreader.SYSTEM,
+                                                  syncnet.SYSTEM)}
 
 
 def get_system(name: str) -> System:

@@ -21,10 +21,17 @@ is each clip's own first frame.) Then, with `tasks.metrics`:
                           the 128-px face crop, for every system
   cpbd, cpbd_real         sharpness of the generated / real crops (Narvekar & Karam 2009), mean over frames
   acd                     dlib face-descriptor distance of each generated face view to the still (mean)
-  blinks_per_s, blink_duration_s   from the generated face views' eye aspect ratio (pooled over the split's clips);
-                          blinks_per_s_real, blink_duration_s_real the same on the real ones
+  blinks_per_s, blink_duration_s   from the generated face views' eye aspect ratio (pooled over the split's clips)
+                          by the threshold detector; blinks_per_s_peaks, blink_duration_s_peaks by the authors'
+                          peak detector (Vougioukas et al. 2019, `tasks.metrics.peak_blinks`); each with _real, the
+                          same on the real ones
   av_offset, av_confidence  SyncNet protocol on mouth crops cut from the generated face views (only with a sync
                           model)
+  wer, wer_snapped        word error rate (corpus-level, jiwer) of a lip reader's transcripts of the generated
+                          face views against the clip's words (the manifest's `text`), greedy CTC decoding / each
+                          word snapped to its GRID slot (`models.lipreader`); wer_real, wer_snapped_real the same
+                          reader on the real face views, so the gap is what the generator loses (only with a
+                          reader, on a store whose clips have words; per clip: the transcripts and their WER)
   fps                     generated frames per second (the generator from audio to frames, without the paste and
                           the metrics), over the split
 `metrics` (the system's, `models.system.System.metrics`) may leave out acd and the blink statistics (a mouth
@@ -46,9 +53,13 @@ from tasks import align
 from tasks.face import FaceTracker
 from tasks.generate import paste_back
 from tasks.metrics import acd, blink_statistics, cpbd, eye_aspect_ratio, lmd, psnr, psnr_paper_uint8, ssim, ssim_paper
+from tasks.metrics.wer import wer
 
 # (faces uint8 (N, 128, 128, 3), mouths uint8 (N, 64, 64, 3), mfcc float32 (A, 13)) -> (AV offset, confidence)
 SyncFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, float]]
+# faces uint8 (N, 128, 128, 3) -> (greedy transcript, grammar-snapped transcript), lower-case words
+ReadFn = Callable[[np.ndarray], tuple[str, str]]
+TRANSCRIPTS = ("transcript", "transcript_snapped", "transcript_real", "transcript_snapped_real")
 
 
 def tracked_landmarks(frames: np.ndarray, tracker: FaceTracker) -> np.ndarray:
@@ -120,24 +131,43 @@ def score_clip(generated: np.ndarray, real: np.ndarray, still_landmarks: np.ndar
     return row, ears
 
 
-def pooled_blinks(ears: list[np.ndarray | None]) -> tuple[float, float]:
-    """(blinks per second, median blink duration s) over the clips' EAR series that exist; NaN when none does."""
+def read_clip(lip_reader: ReadFn, views: tuple[np.ndarray, np.ndarray], reference: str) -> dict:
+    """The lip reader's transcripts (`TRANSCRIPTS`) of the (generated, real) face views uint8 (N, 128, 128, 3) and
+    each one's WER against `reference` (the clip's words): the per-clip columns of `evaluate`."""
+    (greedy, snapped), (greedy_real, snapped_real) = lip_reader(views[0]), lip_reader(views[1])
+    out = dict(zip(TRANSCRIPTS, (greedy, snapped, greedy_real, snapped_real)))
+    for name, text in list(out.items()):
+        out[name.replace("transcript", "wer")] = wer([reference], [text])
+    return out
+
+
+def corpus_wer(per_clip: pd.DataFrame, references: list[str]) -> dict[str, float]:
+    """wer, wer_snapped, wer_real, wer_snapped_real over all the clips' words at once (jiwer's corpus WER: errors
+    over reference words, not a mean of per-clip rates)."""
+    return {name.replace("transcript", "wer"): wer(references, per_clip[name].tolist()) for name in TRANSCRIPTS}
+
+
+def pooled_blinks(ears: list[np.ndarray | None], detector: str = "threshold") -> tuple[float, float]:
+    """(blinks per second, median blink duration s) over the clips' EAR series that exist, by `detector`
+    ("threshold" or the authors' "peaks", `tasks.metrics.blink_statistics`); NaN when none exists."""
     present = [e for e in ears if e is not None]
     if not present:
         return float("nan"), float("nan")
-    stats = blink_statistics(present)
+    stats = blink_statistics(present, detector=detector)
     return stats.blinks_per_second, stats.median_duration_s
 
 
 def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | None = None,
              max_clips: int | None = None,
              on_clip: Callable[[str, np.ndarray, np.ndarray, np.ndarray], None] | None = None,
-             metrics: frozenset[str] | None = None,
+             metrics: frozenset[str] | None = None, lip_reader: ReadFn | None = None,
              ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Score a loaded `models.system.Generator` on every ok clip of `store_dir`'s `split` (the first `max_clips`,
     sorted by clip_id, when given); the store's frames of the generator's crop are the ground truth. on_clip(clip_id,
     generated, real, audio int16 16 kHz) is called per clip with the face views (e.g. to write sample videos).
-    metrics: the system's metric names (`score_clip`; None: all).
+    metrics: the system's metric names (`score_clip`; None: all). lip_reader: a lip reader (`ReadFn`) for WER, scored
+    when given, the system reports "wer" (or `metrics` is None) and the clips have words; clips without words are
+    left out of it.
 
     Returns (per-clip DataFrame: clip_id, speaker, n_frames and the module docstring's metric columns, aggregate
     dict: frame-weighted means of the per-clip metrics, the pooled blink statistics when scored, fps, n_clips,
@@ -162,6 +192,7 @@ def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | Non
     # one untimed pass first: the timed fps leaves out one-off start-up costs
     generator(reader.crops(first, crop.field)[0], crop_landmarks(reader, first, crop, window)[0], reader.audio(first),
               16)
+    read = lip_reader is not None and (metrics is None or "wer" in metrics)
     rows, ears, ears_real, seconds = [], [], [], 0.0
     for row in clips.itertuples(index=False):
         real, real_points = reader.crops(row, crop.field), crop_landmarks(reader, row, crop, window)
@@ -176,6 +207,8 @@ def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | Non
                                           align.crop_transforms(crop.field, crop.size, src, window)[:1])[0]
             views, still_landmarks = face_views(generated, real, faces[0], face_to_crop), reader.landmarks(row)[0]
         scores, ear = score_clip(generated, real, still_landmarks, mfcc, tracker, sync, views, metrics)
+        if read and isinstance(row.text, str) and row.text.strip():
+            scores.update(read_clip(lip_reader, views or (generated, real), row.text))
         rows.append({"clip_id": row.clip_id, "speaker": row.speaker, "n_frames": int(row.n_frames), **scores})
         ears.append(ear["ear"])
         ears_real.append(ear["ear_real"])
@@ -183,15 +216,21 @@ def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | Non
             on_clip(row.clip_id, *(views or (generated, real)), audio)
     per_clip = pd.DataFrame(rows)
     weights = per_clip["n_frames"].to_numpy(np.float64)
-    metric_cols = [c for c in per_clip.columns if c not in ("clip_id", "speaker", "n_frames")]
+    metric_cols = [c for c in per_clip.columns if c not in ("clip_id", "speaker", "n_frames", *TRANSCRIPTS)
+                   and not c.startswith("wer")]  # WER is pooled over the corpus below, not averaged
     aggregate = {}
     for c in metric_cols:
         values = per_clip[c].to_numpy(np.float64)
         ok = ~np.isnan(values)
         aggregate[c] = float(np.average(values[ok], weights=weights[ok])) if ok.any() else float("nan")
+    if "transcript" in per_clip:
+        words = per_clip.dropna(subset=["transcript"])
+        aggregate.update(corpus_wer(words, clips.set_index("clip_id").loc[words["clip_id"], "text"].tolist()))
     if metrics is None or "blinks_per_s" in metrics:
-        (aggregate["blinks_per_s"], aggregate["blink_duration_s"]) = pooled_blinks(ears)
-        (aggregate["blinks_per_s_real"], aggregate["blink_duration_s_real"]) = pooled_blinks(ears_real)
+        for detector, suffix in (("threshold", ""), ("peaks", "_peaks")):
+            for series, real in ((ears, ""), (ears_real, "_real")):
+                (aggregate[f"blinks_per_s{suffix}{real}"],
+                 aggregate[f"blink_duration_s{suffix}{real}"]) = pooled_blinks(series, detector)
     aggregate.update(
         fps=float(weights.sum() / seconds) if seconds else float("nan"),
         n_clips=float(len(per_clip)), n_frames=float(weights.sum()),

@@ -19,7 +19,7 @@ SYSTEM = System(
     paper="Chen, Li, Maddox, Duan, Xu. Lip Movements Generation at a Glance. ECCV 2018",
     stages=(FlowNetStage(), PerceptualStage(), LipGANStage()),
     crop=MOUTH,
-    metrics=frozenset({"psnr", "ssim", "lmd", "cpbd", "av_offset", "av_confidence"}),
+    metrics=frozenset({"psnr", "ssim", "lmd", "cpbd", "av_offset", "av_confidence", "wer"}),
     generator=LipGANTalker,
 )
 

@@ -9,20 +9,27 @@
 - `identity`: ACD, the distance of dlib's 128-d face descriptors between the still image and each generated frame
   (Tulyakov et al. 2018, Vougioukas et al. 2019; they used OpenFace, so absolute values differ).
 - `blinks`: eye aspect ratio (Soukupová & Čech 2016), blinks per second and median blink duration (Vougioukas et al.
-  IJCV 2019).
+  IJCV 2019), by the project's threshold rule (`threshold_blinks`, the default) or the authors' peak detector
+  (`peak_blinks`, `blink_statistics(..., detector="peaks")`).
+- `wer`: word error rate of lip-read transcripts (jiwer, corpus-level; Vougioukas et al. 2019 with a LipNet reader).
 - `speed`: inference frames per second (ATVGnet: 34.5 FPS on a GTX 1080 Ti).
 
 Not here yet: AV offset and confidence (SyncNet protocol), which need an audio-visual sync network.
 """
-from tasks.metrics.blinks import BlinkStatistics, blink_statistics, detect_blinks, eye_aspect_ratio
+from tasks.metrics.blinks import (
+    DETECTORS as BLINK_DETECTORS, BlinkStatistics, PeakBlink, blink_statistics, detect_blinks, eye_aspect_ratio,
+    peak_blink_statistics, peak_blinks, threshold_blinks,
+)
 from tasks.metrics.cpbd import cpbd
 from tasks.metrics.identity import ContentDistance, acd, face_descriptors
 from tasks.metrics.image import FrameScores, psnr, psnr_paper_uint8, ssim, ssim_paper
 from tasks.metrics.landmarks import MOUTH, lmd, lmd_per_frame
 from tasks.metrics.speed import frames_per_second
+from tasks.metrics.wer import wer
 
 __all__ = [
-    "BlinkStatistics", "ContentDistance", "FrameScores", "MOUTH", "acd", "blink_statistics", "cpbd", "detect_blinks",
-    "eye_aspect_ratio", "face_descriptors", "frames_per_second", "lmd", "lmd_per_frame", "psnr", "psnr_paper_uint8",
-    "ssim", "ssim_paper",
+    "BLINK_DETECTORS", "BlinkStatistics", "ContentDistance", "FrameScores", "MOUTH", "PeakBlink", "acd",
+    "blink_statistics", "cpbd", "detect_blinks", "eye_aspect_ratio", "face_descriptors", "frames_per_second", "lmd",
+    "lmd_per_frame", "peak_blink_statistics", "peak_blinks", "psnr", "psnr_paper_uint8", "ssim", "ssim_paper",
+    "threshold_blinks", "wer",
 ]

@@ -46,15 +46,32 @@ def sync_scorer(sync_model: Path | None, device: str = "auto"):
     return score
 
 
+def lip_reader_fn(reader_model: Path | None, device: str = "auto"):
+    """A `tasks.evaluation.ReadFn` from a lip reader checkpoint (`models.lipreader`; None: None): face views ->
+    (greedy, grammar-snapped) transcripts."""
+    if reader_model is None:
+        return None
+    from models.lipreader.reader import LipReader
+
+    model = LipReader.load(reader_model, device)
+
+    def read(faces: np.ndarray) -> tuple[str, str]:
+        transcript = model.read(faces)
+        return transcript.greedy, transcript.snapped
+
+    return read
+
+
 @task(name="evaluate-model", cache_policy=NO_CACHE)
 def evaluate_model(model_dir: Path, store_dir: Path, split: str, dataset: str, out_dir: Path, tracking_uri: str,
                    run_id: str, sync_model: Path | None = None, max_clips: int | None = None,
-                   sample_videos: int = 2) -> dict[str, float]:
+                   sample_videos: int = 2, reader_model: Path | None = None) -> dict[str, float]:
     """Score a model directory's generator (`tasks.model_dir.load_generator`) on a store split (tasks/evaluation.py),
     logged to the run: aggregates as `<split>/<dataset>/<metric>`, the per-clip table as Parquet and as an MLflow table
     (`evaluation/<split>-<dataset>-per-clip.json`), and the first `sample_videos` clips as side-by-side mp4s
     (generated | ground truth face views, with the clip's audio) under `samples/`. The metrics are those of the
-    system model.json names (`tasks.evaluation.evaluate`). Returns the aggregates."""
+    system model.json names (`tasks.evaluation.evaluate`); WER with a lip reader checkpoint (`reader_model`).
+    Returns the aggregates."""
     from tasks.generate import write_video
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +88,8 @@ def evaluate_model(model_dir: Path, store_dir: Path, split: str, dataset: str, o
     metrics = model_dirs.read_card(model_dir).get("system", {}).get("metrics")
     per_clip, aggregate = evaluation.evaluate(generator, store_dir, split, sync=sync_scorer(sync_model),
                                               max_clips=max_clips, on_clip=on_clip,
-                                              metrics=frozenset(metrics) if metrics else None)
+                                              metrics=frozenset(metrics) if metrics else None,
+                                              lip_reader=lip_reader_fn(reader_model))
     table = out_dir / f"{split}-{dataset}-per-clip.parquet"
     per_clip.to_parquet(table, index=False)
     client.log_artifact(run_id, str(table), "evaluation")

@@ -1,5 +1,6 @@
-"""The main job end to end, as a user runs it: `talkface benchmark` on the bundled clips (ATVGnet and the lip GAN,
-tiny CPU training; then `talkface generate --system lipgan` from what it registered), checked in MLflow: one
+"""The main job end to end, as a user runs it: `talkface benchmark` on the bundled clips (ATVGnet, the lip GAN and
+Vougioukas et al. 2019, WER by the shared lip reader, tiny CPU training; then `talkface generate --system lipgan`
+and `--system sda` from what it registered), checked in MLflow: one
 parent run with the training and evaluation nested under it, the store as its input dataset, every metric,
 side-by-side sample videos, the comparison with the published numbers. (The "atnet" variant runs through the served
 one-click deployment in test_serve.py.)"""
@@ -20,11 +21,12 @@ from tests.conftest import ROOT, talkface
 
 def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     data_root = tmp_path / "data root"
-    result = talkface("benchmark", "--data-root", data_root, "--systems", "atvgnet,lipgan", "--dataset", "grid",
+    result = talkface("benchmark", "--data-root", data_root, "--systems", "atvgnet,lipgan,sda", "--dataset", "grid",
                       "--preset", "small", "--set", "atvgnet.atnet.steps=40", "--set", "atvgnet.vgnet.steps=6",
                       "--set", "atvgnet.vgnet.batch_size=2", "--set", "lipgan.flownet.steps=3",
                       "--set", "lipgan.perceptual.steps=3", "--set", "lipgan.lipgan.steps=4",
-                      "--set", "lipgan.lipgan.batch_size=2", "--sync-steps", "10")
+                      "--set", "lipgan.lipgan.batch_size=2", "--set", "sda.sda.steps=3", "--set",
+                      "sda.sda.max_frames=16", "--sync-steps", "10", "--reader-steps", "10")
     assert result.returncode == 0, result.stderr[-4000:]
     run_id = re.search(r"MLflow run: ([0-9a-f]{32})", result.stdout).group(1)
     assert "mlflow ui --backend-store-uri sqlite:///" in result.stdout and "127.0.0.1" in result.stdout
@@ -34,7 +36,7 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     client = MlflowClient(tracking.tracking_uri(data_root))
     parent = client.get_run(run_id)
     assert parent.info.status == "FINISHED"
-    assert parent.data.params["systems"] == "['atvgnet', 'lipgan']" and "atvgnet.atnet.steps" in parent.data.params["overrides"]
+    assert parent.data.params["systems"] == "['atvgnet', 'lipgan', 'sda']" and "atvgnet.atnet.steps" in parent.data.params["overrides"]
     store_version = parent.data.params["store_version"]
     [dataset] = parent.inputs.dataset_inputs
     assert dataset.dataset.name == f"grid-{store_version}" and dataset.dataset.digest == store_version
@@ -50,8 +52,16 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
         return {r.data.tags["mlflow.runName"]: r for r in client.search_runs(
             [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")}
 
-    nested = children(run_id)  # a run per system, and the shared SyncNet expert's training
-    assert set(nested) == {"atvgnet", "lipgan", "syncnet-grid"}
+    nested = children(run_id)  # a run per system, and the shared SyncNet and lip reader trainings
+    assert set(nested) == {"atvgnet", "lipgan", "sda", "syncnet-grid", "lipreader-grid"}
+    assert [m.step for m in client.get_metric_history(nested["lipreader-grid"].info.run_id,
+                                                      "train/lipreader/loss")] == list(range(1, 11))
+    for system in ("atvgnet", "lipgan", "sda"):  # WER of every system and of the real test videos, one reader
+        scores = {k.removeprefix(f"test/grid/{system}/"): v for k, v in parent.data.metrics.items()
+                  if f"/{system}/" in k}
+        assert {"wer", "wer_snapped", "wer_real", "wer_snapped_real"} <= set(scores), system
+        assert all(0 <= scores[k] for k in ("wer", "wer_real")), system
+        assert f"WER by the lip reader: {100 * scores['wer']:.1f} % greedy" in result.stdout
     assert [m.step for m in client.get_metric_history(nested["syncnet-grid"].info.run_id, "train/syncnet/loss")] == \
         list(range(1, 11))
     assert -15 <= m["av_offset"] <= 15 and m["av_confidence"] >= 0
@@ -84,7 +94,8 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     lip = {k.removeprefix("test/grid/lipgan/"): v for k, v in parent.data.metrics.items() if "/lipgan/" in k}
     assert lip["n_frames"] == 75 and 0 < lip["lmd"] < 20 and 5 < lip["psnr"] < 60 and 0 <= lip["cpbd"] <= 1
     assert "acd" not in lip and "blinks_per_s" not in lip and -15 <= lip["av_offset"] <= 15
-    assert f"| LMD (mouth) | {m['lmd']:.3f} | {lip['lmd']:.3f} | 1.29 | 1.18 |" in comparison
+    [lmd_row] = [line for line in comparison.splitlines() if line.startswith("| LMD (mouth) |")][:1]
+    assert lmd_row.startswith(f"| LMD (mouth) | {m['lmd']:.3f} | {lip['lmd']:.3f} | ") and "| 1.29 | 1.18 |" in lmd_row
     assert "Chen et al. 2018, Tab. 2 (GRID ablations)" in comparison
     assert "| (f) non-derivative correlation |" in comparison
     lip_runs = children(nested["lipgan"].info.run_id)
@@ -97,6 +108,10 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     decoded = media.decode(Path(client.download_artifacts(lip_runs["evaluate-grid"].info.run_id, video, str(tmp_path))))
     assert decoded.frames.shape == (75, 128, 256, 3)  # face views: generated | real mouths in the still face
 
+    sda = {k.removeprefix("test/grid/sda/"): v for k, v in parent.data.metrics.items() if "/sda/" in k}
+    assert sda["n_frames"] == 75 and 5 < sda["psnr"] < 60 and "acd" in sda and "blinks_per_s" in sda
+    assert "| WER (%) |" in comparison
+
     photo = tmp_path / "photo.png"
     frame = media.decode(ROOT / "samples" / "grid" / "s1" / "bbaf2n.mpg").frames[10]
     cv2.imwrite(str(photo), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -108,6 +123,11 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     video = media.decode(out)
     assert video.fps_source == 25 and video.frames.shape == (75, 288, 360, 3)
     assert abs(len(video.audio) / 16000 - 3.0) < 1 / 25
+    out = tmp_path / "sda.mp4"
+    generated = talkface("generate", "--image", photo, "--audio", ROOT / "samples" / "grid" / "s1" / "lwik8n.mpg",
+                         "--out", out, "--system", "sda", "--data-root", data_root)
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    assert "75 frames, 360x288, 3.00 s at 25 fps" in generated.stdout  # the 128×96 face pasted into the photo
 
 
 def test_a_dataset_whose_test_split_is_empty_stops_before_training(tmp_path):

@@ -102,7 +102,7 @@ def test_ui_serve_and_a_one_click_run(tmp_path):
 
             run = run_deployment("train_and_benchmark/one-click", timeout=900, poll_interval=3, as_subflow=False,
                                  parameters={"params": {"raw_root": str(SAMPLES), "data_root": str(data_root),
-                                                        "preset": "small", "steps": 3, "sync_steps": 0,
+                                                        "preset": "small", "steps": 3, "sync_steps": 0, "reader_steps": 0,
                                                         "overrides": {"atvgnet.vgnet.batch_size": 2}}})
             assert run.state.is_completed(), run.state
 

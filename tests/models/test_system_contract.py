@@ -56,7 +56,7 @@ def test_the_registry_names_what_the_cli_prints():
         assert system.crop == Crop(system.crop.field, CROPS[system.crop.field].default_size)  # a crop the build cuts
         for stage in system.stages:
             assert set(stage.reads) <= set(shards.FIELDS), (system.name, stage.name, stage.reads)
-    with pytest.raises(KeyError, match="registered systems: atvgnet, lipgan, sda, syncnet"):
+    with pytest.raises(KeyError, match="registered systems: atvgnet, lipgan, sda, lipreader, syncnet"):
         get_system("wav2lip")
     with pytest.raises(KeyError, match="its stages: atnet, vgnet"):
         get_stage("atvgnet", "lipgan")

@@ -96,3 +96,33 @@ def test_evaluate_a_tiny_lip_gan_on_mouths_and_face_views(grid_store, tmp_path):
     assert not {"acd", "blinks_per_s", "blink_duration_s"} & set(aggregate)  # the still's eyes: not the system's
     mouth_psnr = per_clip["psnr"].iloc[0]
     assert mouth_psnr < 30  # scored on the 64×64 mouths: an untrained GAN is far from them
+
+
+def test_wer_of_generated_and_real_views_with_one_reader(grid_store, test_clip):
+    """A real (untrained) lip reader reads the generated and the real face views; each clip's transcripts and WER
+    are in its row, and the aggregate WER is jiwer's over the corpus, not a mean of per-clip rates."""
+    import torch
+
+    from models.lipreader import LipNet, LipReader, LipReaderConfig, mouth_box
+    from tasks.evaluation import corpus_wer, read_clip
+    from tasks.metrics.wer import wer
+
+    torch.manual_seed(0)
+    reader = LipReader(LipNet(LipReaderConfig.preset("small")), mouth_box(grid_store, "train"))
+
+    def read(faces):
+        t = reader.read(faces)
+        return t.greedy, t.snapped
+
+    faces = test_clip[0]
+    reference = next(ok_clips(grid_store, "test").itertuples(index=False)).text
+    row = read_clip(read, (faces[::-1].copy(), faces), reference)
+    assert set(row) == {"transcript", "transcript_snapped", "transcript_real", "transcript_snapped_real", "wer",
+                        "wer_snapped", "wer_real", "wer_snapped_real"}
+    assert row["wer_real"] == wer([reference], [row["transcript_real"]])
+    assert len(row["transcript_snapped"].split()) <= 6  # at most GRID's six slots
+    import pandas as pd
+
+    table = pd.DataFrame([row, {**row, "transcript": reference, "transcript_real": reference}])
+    pooled = corpus_wer(table, [reference, "bin blue at f two now please"])
+    assert pooled["wer"] == wer([reference, "bin blue at f two now please"], [row["transcript"], reference])
