@@ -97,6 +97,24 @@ def grid_store(tmp_path_factory) -> Path:
     return Path(build_dataset(BuildParams(raw_root=SAMPLES, data_root=data_root, workers=1, shard_size=4)))
 
 
+@pytest.fixture(scope="session")
+def photo_and_speech(tmp_path_factory) -> tuple[Path, Path]:
+    """(a JPEG photo: frame 10 of s1/bbaf2n, 360×288; a 2.3 s stereo 44.1 kHz WAV of s1/lwik8n's speech), the
+    inputs a user gives `talkface generate`."""
+    import ffmpeg
+
+    from tasks import media
+
+    d = tmp_path_factory.mktemp("photo")
+    photo, speech = d / "face.jpg", d / "speech-2.3s.wav"
+    for stream in (ffmpeg.input(str(SAMPLES / "s1" / "bbaf2n.mpg")).video.filter("select", "eq(n,10)")
+                   .output(str(photo), vframes=1, q=2),
+                   ffmpeg.input(str(SAMPLES / "s1" / "lwik8n.mpg")).audio.output(str(speech), ar=44100, ac=2, t=2.3)):
+        stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error").run(
+            cmd=media.ffmpeg_exe(), overwrite_output=True, capture_stdout=True, capture_stderr=True)
+    return photo, speech
+
+
 def train_small(store_dir: Path, out_dir: Path, system: str, stage: str, inputs: dict | None = None, **fields):
     """`tasks.training.train_stage` of one registered stage at its "small" preset with `fields` replaced, on the
     CPU, in this process (inputs: the earlier stages' checkpoints it uses). Returns the TrainResult."""

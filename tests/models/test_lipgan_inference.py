@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-import ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -23,7 +22,7 @@ from tasks import media
 from tasks.face import FaceTracker
 from tasks.generate import generate, n_video_frames, paste_back, prepare_photo
 from tasks.model_dir import export_model, load_generator
-from tests.conftest import SAMPLES, train_small
+from tests.conftest import train_small
 
 
 @pytest.fixture(scope="module")
@@ -103,18 +102,6 @@ def test_the_exported_model_loads_with_its_statistics(model_dir, grid_store, cli
     assert {p.name for p in model_dir.iterdir()} == {"lipgan.pt", "model.json"}  # frozen training nets left out
     mouths, audio = clip
     assert loaded(mouths[0], None, audio, 20).shape == (20, 64, 64, 3)
-
-
-@pytest.fixture(scope="module")
-def photo_and_speech(tmp_path_factory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("photo")
-    photo, speech = d / "face.jpg", d / "speech-2.3s.wav"
-    for stream in (ffmpeg.input(str(SAMPLES / "s1" / "bbaf2n.mpg")).video.filter("select", "eq(n,10)")
-                   .output(str(photo), vframes=1, q=2),
-                   ffmpeg.input(str(SAMPLES / "s1" / "lwik8n.mpg")).audio.output(str(speech), ar=44100, ac=2, t=2.3)):
-        stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error").run(
-            cmd=media.ffmpeg_exe(), overwrite_output=True, capture_stdout=True, capture_stderr=True)
-    return photo, speech
 
 
 def test_the_mouth_pasted_back_is_where_the_landmarks_are(photo_and_speech):

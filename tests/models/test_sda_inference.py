@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -19,7 +18,7 @@ from storage.dataset import ClipReader, ok_clips
 from tasks import media
 from tasks.generate import generate, n_video_frames
 from tasks.model_dir import export_model, load_generator
-from tests.conftest import SAMPLES, train_small
+from tests.conftest import train_small
 
 
 @pytest.fixture(scope="module")
@@ -78,18 +77,6 @@ def model_dir(grid_store, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sda")
     ckpt = train_small(grid_store, out, "sda", "sda", steps=1, batch_size=2, max_frames=8).last_checkpoint
     return export_model(get_system("sda"), {"sda": ckpt}, out / "model")
-
-
-@pytest.fixture(scope="module")
-def photo_and_speech(tmp_path_factory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("photo")
-    photo, speech = d / "face.jpg", d / "speech-2.3s.wav"
-    for stream in (ffmpeg.input(str(SAMPLES / "s1" / "bbaf2n.mpg")).video.filter("select", "eq(n,10)")
-                   .output(str(photo), vframes=1, q=2),
-                   ffmpeg.input(str(SAMPLES / "s1" / "lwik8n.mpg")).audio.output(str(speech), ar=44100, ac=2, t=2.3)):
-        stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error").run(
-            cmd=media.ffmpeg_exe(), overwrite_output=True, capture_stdout=True, capture_stderr=True)
-    return photo, speech
 
 
 def test_generate_pastes_the_face_back_or_writes_the_crop(model_dir, photo_and_speech, tmp_path):
