@@ -36,7 +36,7 @@ def checkpoint_of_syncnet(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (("--system", "wav2lip"), "'atvgnet', 'lipgan' or 'syncnet'"),
+    (("--system", "wav2lip"), "'atvgnet', 'lipgan', 'sda', 'lipreader' or 'syncnet'"),
     (("--stage", "lipgan"), "has no stage 'lipgan'; its stages: atnet, vgnet"),
     (("--set", "atnet.learning_rate=1"), "atnet.learning_rate: ATNetTrainConfig has no field 'learning_rate'"),
     (("--set", "atnet.lr=fast"), "atnet.lr: expected float"),
@@ -105,7 +105,7 @@ def test_the_train_form_is_typed_per_system():
     schema = TrainParams.model_json_schema()
     union = schema["properties"]["settings"]["anyOf"][0]
     assert union["discriminator"]["propertyName"] == "system" and set(union["discriminator"]["mapping"]) == {
-        "atvgnet", "lipgan", "syncnet"}
+        "atvgnet", "lipgan", "sda", "lipreader", "syncnet"}
     params = TrainParams(store="s", settings={"system": "syncnet", "syncnet": {"lr": 3e-4}})  # system from settings
     assert params.system == "syncnet" and params.configs()["syncnet"].lr == 3e-4
     params = TrainParams(store="s", settings={"system": "atvgnet", "atnet": {"lr": 1e-3}}, overrides={"atnet.lr": 2e-3})
@@ -114,6 +114,8 @@ def test_the_train_form_is_typed_per_system():
                                                                             "loss": {"corr": "none"}}})
     gan = params.configs()["lipgan"]
     assert (gan.d_streams, gan.loss.corr, gan.loss.use_gan) == ("two", "none", True)
+    sda = TrainParams(store="s", settings={"system": "sda", "sda": {"loss": {"use_sync_d": False}}}).configs()["sda"]
+    assert sda.loss.adversarial == ("frame", "sequence")  # Tab. 5 "w/o sync D"
     with pytest.raises(ValueError, match="settings are atvgnet's but the system is syncnet"):
         TrainParams(store="s", system="syncnet", settings={"system": "atvgnet"})
 
