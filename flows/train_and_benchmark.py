@@ -1,12 +1,12 @@
 """Flow `train_and_benchmark`, the one-click run: build the store (reused when its digest is unchanged) → the SyncNet
 expert and, on GRID, the lip reader for WER, each trained once on it (shared by every system, unless given) → for
-each system: train, register, evaluate on the test split → one leaderboard, the systems side by side and beside the papers' published numbers for
-the dataset (`tasks.published`).
+each system: train, register, evaluate on the test split → one leaderboard, the systems side by side and beside the
+papers' published numbers for the dataset (`tasks.published`).
 
 MLflow: one parent run (the store linked as its input dataset, name and digest); a nested run per system, with its
-training and its evaluation nested under it; the SyncNet and lip reader trainings nested under the parent. The leaderboard goes to
-the parent (`leaderboard.md`, and each score as `test/<dataset>/<system>/<metric>`) and to Prefect as a markdown
-artifact.
+training and its evaluation nested under it; the SyncNet and lip reader trainings nested under the parent. The
+leaderboard goes to the parent (`leaderboard.md`, and each score as `test/<dataset>/<system>/<metric>`) and to
+Prefect as a markdown artifact.
 
 Run: `talkface benchmark --systems atvgnet --dataset grid [--raw-root RAW]` (the bundled GRID clips without
 --raw-root), `make demo`, or the `one-click` deployment in the Prefect UI (`talkface serve`).
