@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-ddp clean
+.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-ddp clean
 
 demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, log to MLflow
 	$(BIN)/talkface benchmark --data-root $(DATA)
@@ -32,6 +32,12 @@ benchmark-lipgan: install  ## lip GAN parameters, training samples/s of its 3 st
 
 benchmark-sda: install  ## Vougioukas et al. 2019: parameters, training samples/s, inference frames/s (CPU; GPU when present)
 	$(BIN)/python benchmarks/sda_speed.py --data-root $(DATA)/bench
+
+benchmark-lipreader: install  ## the lip reader's WER on s1 sentences it never trained on (shared corpus; about 15 min on CPU)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/lipreader_wer.py --data-root $(DATA)/bench-s1
+
+benchmark-blinks: install  ## blinks/s and durations of real GRID clips by both detectors, beside Vougioukas et al. Tab. 4
+	$(BIN)/python benchmarks/blinks_grid.py
 
 benchmark-ddp: install  ## one stage's training samples/s in 1 and 2 CPU processes (DDP, gloo), losses compared
 	$(BIN)/python benchmarks/ddp_cpu.py --data-root $(DATA)/bench

@@ -141,18 +141,20 @@ BUILD_SCRIPT = """
 import sys
 from pathlib import Path
 from flows.build_dataset import BuildParams, build_dataset
-print("STORE=" + build_dataset(BuildParams(dataset="grid", raw_root=Path(sys.argv[1]), data_root=Path(sys.argv[2]))))
+print("STORE=" + build_dataset(BuildParams(dataset="grid", raw_root=Path(sys.argv[1]), data_root=Path(sys.argv[2]),
+                                          workers=int(sys.argv[3]))))
 """
 
 
-def build_bundled_store(data_root: Path) -> Path:
-    """Build the bundled GRID clips into `data_root` with the `build_dataset` flow (a no-op when already built), in a
-    child process (Prefect starts a temporary server there, gone before any timing). Returns the store's path."""
+def build_bundled_store(data_root: Path, raw_root: Path = BUNDLED_GRID, workers: int = 1) -> Path:
+    """Build GRID clips (the bundled ones unless `raw_root` says otherwise) into `data_root` with the `build_dataset`
+    flow and `workers` shard builders (a no-op when already built), in a child process (Prefect starts a temporary
+    server there, gone before any timing). Returns the store's path."""
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "GX_ANALYTICS_ENABLED": "false",
            "DO_NOT_TRACK": "true"}
-    print(f"building the bundled GRID clips ({BUNDLED_GRID}) into {data_root} ...", flush=True)
-    proc = subprocess.run([sys.executable, "-c", BUILD_SCRIPT, str(BUNDLED_GRID), str(data_root)], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    print(f"building the GRID clips of {raw_root} into {data_root} ...", flush=True)
+    proc = subprocess.run([sys.executable, "-c", BUILD_SCRIPT, str(raw_root), str(data_root), str(workers)], cwd=ROOT,
+                          env=env, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("STORE=")]
     if proc.returncode != 0 or not lines:
         sys.exit(f"building the bundled store failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")

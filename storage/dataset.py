@@ -111,15 +111,22 @@ class ClipWindowDataset(Dataset):
     Windows start at frames 0, stride, 2*stride, ... up to n_frames - T; clips shorter than T give none. The example
     frame of item i is drawn from `np.random.default_rng((seed, i))`, so it is fixed per (seed, item).
     cache_clips: how many clips' arrays each process keeps (LRU); a cached clip is read from its shard once.
-    Raises ValueError when the split has no ok clip or no clip of at least T frames.
+    clip_ids: only these clips of the split (None: all of its ok clips).
+    Raises ValueError when the split has no ok clip (of `clip_ids`) or no clip of at least T frames.
     """
 
-    def __init__(self, store_dir: Path, split: str, *, T: int, stride: int, seed: int, cache_clips: int):
+    def __init__(self, store_dir: Path, split: str, *, T: int, stride: int, seed: int, cache_clips: int,
+                 clip_ids: frozenset[str] | None = None):
         if T < 1 or stride < 1 or cache_clips < 1:
             raise ValueError(f"T, stride and cache_clips must be >= 1, got T={T}, stride={stride}, "
                              f"cache_clips={cache_clips}")
         self.store_dir, self.split, self.T, self.stride, self.seed = Path(store_dir), split, T, stride, seed
         self.clips = ok_clips(self.store_dir, split)
+        if clip_ids is not None:
+            self.clips = self.clips[self.clips["clip_id"].isin(clip_ids)].reset_index(drop=True)
+            if self.clips.empty:
+                raise ValueError(f"{store_dir}: none of the {len(clip_ids)} chosen clips is an ok clip of split "
+                                 f"{split!r}")
         self.windows = [
             Window(c, s) for c, n in enumerate(self.clips["n_frames"]) for s in range(0, int(n) - T + 1, stride)
         ]

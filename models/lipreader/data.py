@@ -8,12 +8,15 @@ its checkpoint (`stages.LipReaderStage.extra_state`, "mouth_box"), and `reader.L
 
 `LipReadingDataset`: one item per ok clip of a split, the whole clip zero-padded to the split's longest (or a cap),
 with its transcript (the manifest's `text`: GRID's words without sil/sp) as CTC target; like
-`models.sda.data.UtteranceDataset`.
+`models.sda.data.UtteranceDataset`. `held_out_clips` holds sentences of the training speakers out of training
+(LipNet's "overlapped speakers" protocol, Assael et al. 2016 §4: its 255 held-out sentences per speaker), so a
+reader trained on one speaker can still be scored on sentences it never saw.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -80,6 +83,16 @@ def mouth_frames(boxes: np.ndarray | torch.Tensor, size: tuple[int, int], channe
     return (x / 127.5 - 1.0).clamp_(-1.0, 1.0).contiguous()
 
 
+def held_out_clips(clip_ids, fraction: float) -> frozenset[str]:
+    """The clips of `clip_ids` held out of the reader's training: those whose sha256 of "lipreader-held-out/<clip_id>"
+    maps below `fraction` in [0, 1) (the same clips on every machine, independent of the speaker split's hash;
+    about `fraction` of them). Raises ValueError for a fraction outside [0, 1)."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"the held-out fraction must be in [0, 1), got {fraction}")
+    key = lambda c: int(hashlib.sha256(f"lipreader-held-out/{c}".encode()).hexdigest()[:8], 16) / 2**32  # noqa: E731
+    return frozenset(c for c in clip_ids if key(c) < fraction)
+
+
 class LipReadingDataset(ClipWindowDataset):
     """Whole clips of a store split with their transcripts, item i a dict of tensors:
 
@@ -92,13 +105,23 @@ class LipReadingDataset(ClipWindowDataset):
     train split's, `mouth_box(store_dir, "train", box_size)`); `face_size`: (H, W) of the store's face crop it is in.
     mirror: the dataset is twice as long, items n … 2n - 1 the clips flipped left to right (LipNet's augmentation),
     deterministically.
-    Raises ValueError when the split has no ok clip or a transcript is empty or outside the alphabet (naming it).
+    held_out, part: with held_out > 0, `held_out_clips(split's clips, held_out)` are set aside: part "kept" reads the
+    others (training), "held_out" only those (scoring).
+    Raises ValueError when the split (or the part) has no ok clip or a transcript is empty or outside the alphabet
+    (naming it).
     """
 
     def __init__(self, store_dir: Path, split: str = "train", *, size: tuple[int, int] = (32, 64), channels: int = 3,
                  box: MouthBox | None = None, box_size: tuple[int, int] = (32, 64), max_frames: int | None = None,
-                 mirror: bool = False, seed: int = 0, cache_clips: int = 512):
-        super().__init__(store_dir, split, T=1, stride=WHOLE_CLIPS, seed=seed, cache_clips=cache_clips)
+                 mirror: bool = False, seed: int = 0, cache_clips: int = 512, held_out: float = 0.0,
+                 part: Literal["kept", "held_out"] = "kept"):
+        ids = None
+        if held_out or part == "held_out":
+            every = frozenset(ok_clips(Path(store_dir), split)["clip_id"])
+            out = held_out_clips(every, held_out)
+            ids = every - out if part == "kept" else out
+        super().__init__(store_dir, split, T=1, stride=WHOLE_CLIPS, seed=seed, cache_clips=cache_clips,
+                         clip_ids=ids)
         if max_frames is not None and max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
         longest = int(self.clips["n_frames"].max())

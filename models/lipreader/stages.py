@@ -36,6 +36,9 @@ class LipReaderTrainConfig(TrainConfig):
     mirror: also every clip flipped left to right (LipNet's augmentation).
     cache_clips: clips' mouth boxes each data process keeps (a 75-frame 32×64 clip is 0.46 MB).
     model: the network (`LipReaderConfig`).
+    held_out: fraction of the training split's clips set aside by `data.held_out_clips` and never trained on
+        (0: none), for scoring sentences of the training speakers the reader did not see (LipNet's overlapped
+        speakers; `benchmarks/lipreader_wer.py`).
     Presets: "paper": LipNet's network on 32×64 RGB boxes, lr 1e-4, batch 50 [D], 60 000 steps [D];
     "small" [D]: the small network (the 32×64 box at half resolution, grey), lr 5e-3 — a larger rate than the
     paper's, so that CTC leaves its all-blank plateau within a few hundred CPU steps —, no mirroring, batch 4, 300
@@ -52,6 +55,12 @@ class LipReaderTrainConfig(TrainConfig):
     mirror: bool = True
     cache_clips: int = 512
     model: LipReaderConfig = field(default_factory=LipReaderConfig)
+    held_out: float = 0.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 <= self.held_out < 1:
+            raise ValueError(f"held_out must be in [0, 1), got {self.held_out}")
 
     @classmethod
     def presets(cls) -> dict:
@@ -82,7 +91,7 @@ class LipReaderStage(Stage):
         box = MouthBox(*state["mouth_box"]) if state and "mouth_box" in state else None
         return LipReadingDataset(store_dir, split, size=cfg.model.size, channels=cfg.model.channels, box=box,
                                  box_size=cfg.box, max_frames=cfg.max_frames, mirror=cfg.mirror, seed=cfg.seed,
-                                 cache_clips=cfg.cache_clips)
+                                 cache_clips=cfg.cache_clips, held_out=cfg.held_out if split == "train" else 0.0)
 
     def extra_state(self, dataset: LipReadingDataset) -> dict:
         return {"mouth_box": [int(v) for v in dataset.box], "face_size": list(dataset.face_size)}

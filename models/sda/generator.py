@@ -20,13 +20,17 @@ preset (128×96 faces, ngf 64, L = log2(128) - 2 = 5 encoder layers, T frames, B
     frames (B, T, 3, 128, 96) in [-1, 1]
 
 Every convolution is bias-free except the audio encoder's (the authors' code); frames are decoded independently,
-z_id and the skips broadcast over T. Weights: N(0, 0.02) for convolutions, N(1, 0.02) for BatchNorm scales (DCGAN,
-the authors' `utils.initialize_weights(·, [0.0, 0.02])`), PyTorch's default for the GRUs and the audio biases.
+z_id and the skips broadcast over T. Switches of Tab. 5/6 (shared/specs/vougioukas2019-sda.md §7): `unet_skips` False
+decodes from the latent alone (no concatenated maps), `noise` "white" feeds the N(0, noise_std²) draw straight into
+the latent (no GRU) and "off" leaves it out, `temporal` False drops the content GRU too (z_c is the audio encoder's
+per-window code: each frame from its own 0.2 s of audio, the static baseline). Weights: N(0, 0.02) for
+convolutions, N(1, 0.02) for BatchNorm scales (DCGAN, the authors' `utils.initialize_weights(·, [0.0, 0.02])`), PyTorch's default for the GRUs and the audio biases.
 About 55 M parameters at the paper preset. Pure torch.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -82,6 +86,10 @@ class SDAGeneratorConfig(FaceGrid, DictConfig):
     content_layers: layers of the content GRU (2, the released weights).
     noise_std: standard deviation of the per-frame noise (0.33 as the authors' code draws it; the paper's text gives
         a variance of 0.6).
+    noise: "gru" (the paper: the draw through a GRU and tanh), "white" (the draw itself, per frame) or "off" (no
+        noise part in the latent).
+    unet_skips: concatenate the identity encoder's maps in the decoder (True, the paper; False: Tab. 6 ablation).
+    temporal: run the content GRU (True); False is the static baseline's generator (no GRU; needs noise != "gru").
     """
 
     image_size: tuple[int, int] = (128, 96)
@@ -92,6 +100,9 @@ class SDAGeneratorConfig(FaceGrid, DictConfig):
     audio_channels: int = 16
     content_layers: int = 2
     noise_std: float = 0.33
+    noise: Literal["gru", "white", "off"] = "gru"
+    unet_skips: bool = True
+    temporal: bool = True
 
     def __post_init__(self):
         h, w = self.image_size
@@ -101,6 +112,14 @@ class SDAGeneratorConfig(FaceGrid, DictConfig):
         if min(self.ngf, self.id_size, self.content_size, self.audio_channels, self.content_layers) < 1 \
                 or self.noise_size < 0 or self.noise_std < 0:
             raise ValueError(f"widths and layers must be positive, noise size and std >= 0, got {self}")
+        if self.noise not in ("gru", "white", "off") or (not self.temporal and self.noise == "gru"):
+            raise ValueError(f"noise must be gru, white or off, and not gru without the temporal GRUs, got "
+                             f"noise={self.noise!r}, temporal={self.temporal}")
+
+    @property
+    def noise_dims(self) -> int:
+        """Width of z_n in the latent: noise_size, or 0 with noise "off"."""
+        return 0 if self.noise == "off" else self.noise_size
 
     @classmethod
     def preset(cls, name: str) -> "SDAGeneratorConfig":
@@ -160,8 +179,8 @@ class AudioEncoder(nn.Module):
 
 
 class UNetBlock(nn.Module):
-    """(x (N, C, h, w), skip (N, S, h, w)) -> (N, C/2, 2h, 2w): concat, ConvT 3×3 s1 p1 C+S -> C + BN + ReLU, ConvT k4
-    s2 p1 C -> C/2 + BN + ReLU."""
+    """(x (N, C, h, w), skip (N, S, h, w); None when S = 0) -> (N, C/2, 2h, 2w): concat, ConvT 3×3 s1 p1 C+S -> C + BN
+    + ReLU, ConvT k4 s2 p1 C -> C/2 + BN + ReLU."""
 
     def __init__(self, channels: int, skip_channels: int):
         super().__init__()
@@ -170,8 +189,8 @@ class UNetBlock(nn.Module):
         self.up = nn.Sequential(nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1, bias=False),
                                 nn.BatchNorm2d(channels // 2), nn.ReLU(inplace=True))
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        return self.up(self.merge(torch.cat([x, skip], 1)))
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+        return self.up(self.merge(x if skip is None else torch.cat([x, skip], 1)))
 
 
 class SDAGenerator(nn.Module):
@@ -191,13 +210,16 @@ class SDAGenerator(nn.Module):
         L, g = cfg.n_layers, cfg.ngf
         self.identity_encoder = IdentityEncoder(cfg)
         self.audio_encoder = AudioEncoder(cfg.audio_channels, cfg.content_size)
-        self.content_rnn = nn.GRU(cfg.content_size, cfg.content_size, cfg.content_layers, batch_first=True)
-        self.noise_rnn = nn.GRU(cfg.noise_size, cfg.noise_size, batch_first=True) if cfg.noise_size else None
+        self.content_rnn = (nn.GRU(cfg.content_size, cfg.content_size, cfg.content_layers, batch_first=True)
+                            if cfg.temporal else None)
+        self.noise_rnn = (nn.GRU(cfg.noise_size, cfg.noise_size, batch_first=True)
+                          if cfg.noise == "gru" and cfg.noise_size else None)
         top = g * 2 ** (L - 1)  # 1024: the encoder's deepest width
-        latent = cfg.content_size + cfg.noise_size + cfg.id_size
+        latent = cfg.content_size + cfg.noise_dims + cfg.id_size
         self.project = nn.Sequential(nn.ConvTranspose2d(latent, top, cfg.base_size, bias=False), nn.BatchNorm2d(top),
                                      nn.ReLU(inplace=True))  # (N, top, 4, 3)
-        self.blocks = nn.ModuleList(UNetBlock(top // 2**i, top // 2**i) for i in range(L - 1))  # skips deepest first
+        self.blocks = nn.ModuleList(UNetBlock(top // 2**i, top // 2**i if cfg.unet_skips else 0)
+                                    for i in range(L - 1))  # skips deepest first
         self.to_rgb = nn.ConvTranspose2d(g, 3, 4, 2, 1, bias=False)  # (N, 3, H, W); tanh in forward
         dcgan_init(self.identity_encoder)
         dcgan_init(self.audio_encoder)
@@ -218,7 +240,8 @@ class SDAGenerator(nn.Module):
         (B, T, 3, H, W) in [-1, 1]. Raises ValueError for other shapes."""
         B, T = identity.shape[0], audio.shape[1] if audio.ndim == 3 else 0
         latent, skips = self.latents(identity, audio, lengths, noise)  # (B, T, latent), L maps
-        frames = self.decode(latent.reshape(B * T, -1), [s.repeat_interleave(T, 0) for s in skips])
+        frames = self.decode(latent.reshape(B * T, -1), [s.repeat_interleave(T, 0) for s in skips]
+                             if self.cfg.unet_skips else skips)
         return frames.view(B, T, 3, *self.cfg.image_size)
 
     def latents(self, identity: torch.Tensor, audio: torch.Tensor, lengths: torch.Tensor | None = None,
@@ -234,21 +257,23 @@ class SDAGenerator(nn.Module):
         T = audio.shape[1]
         z_id, skips = self.identity_encoder(identity)  # (B, id), L maps
         z_c = self.audio_encoder(audio.reshape(B * T, 1, WINDOW)).view(B, T, -1)  # (B, T, content)
-        z_c = self._rnn(self.content_rnn, z_c, lengths)  # (B, T, content)
+        if self.content_rnn is not None:
+            z_c = self._rnn(self.content_rnn, z_c, lengths)  # (B, T, content)
         parts = [z_c]
-        if self.noise_rnn is not None:
+        if cfg.noise_dims:
             if noise is None:
                 noise = torch.randn(B, T, cfg.noise_size, device=audio.device, dtype=z_c.dtype) * cfg.noise_std
             if tuple(noise.shape) != (B, T, cfg.noise_size):
                 raise ValueError(f"noise must be (B={B}, T={T}, {cfg.noise_size}), got {tuple(noise.shape)}")
-            parts.append(torch.tanh(self._rnn(self.noise_rnn, noise, lengths)))  # (B, T, noise)
+            parts.append(torch.tanh(self._rnn(self.noise_rnn, noise, lengths)) if self.noise_rnn is not None
+                         else noise)  # (B, T, noise)
         parts.append(z_id.unsqueeze(1).expand(-1, T, -1))  # (B, T, id)
         return torch.cat(parts, 2), skips
 
     def decode(self, latent: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
         """Frames decoded independently: latent (N, latent) and each frame's U-Net maps (L tensors (N, C, h, w), or
-        (1, C, h, w) broadcast) -> (N, 3, H, W) in [-1, 1]."""
+        (1, C, h, w) broadcast; not read when `unet_skips` is off) -> (N, 3, H, W) in [-1, 1]."""
         x = self.project(latent[:, :, None, None])  # (N, top, 4, 3)
         for block, skip in zip(self.blocks, reversed(skips)):  # skips of 4×3, 8×6, 16×12, 32×24
-            x = block(x, skip.expand(len(x), -1, -1, -1))  # (N, C/2, 2h, 2w)
+            x = block(x, skip.expand(len(x), -1, -1, -1) if self.cfg.unet_skips else None)  # (N, C/2, 2h, 2w)
         return torch.tanh(self.to_rgb(x))

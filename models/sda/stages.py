@@ -9,7 +9,7 @@ here: the paper's early stop when validation AV sync has not improved for 5 epoc
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,9 @@ class SDATrainConfig(TrainConfig):
     mirror: also every clip flipped left to right (P §4).
     cache_clips: clips each data process keeps.
     generator, discriminators: the networks' sizes; loss: the weights and the Tab. 5/6 switches (`SDALossConfig`).
+    static_baseline: the static baseline of the ablations (spec §7): a generator without GRUs or noise
+        (`generator.temporal` False, `generator.noise` "off"), trained by the frame D and the L1 alone
+        (`loss.use_sync_d` and `loss.use_seq_d` False); one switch that sets those four fields.
     Presets: "paper" (batch 16 [D], whole utterances) and "small" (narrow networks, 16-frame samples, batch 2).
     """
 
@@ -59,9 +62,13 @@ class SDATrainConfig(TrainConfig):
     generator: SDAGeneratorConfig = field(default_factory=SDAGeneratorConfig)
     discriminators: DiscriminatorsConfig = field(default_factory=DiscriminatorsConfig)
     loss: SDALossConfig = field(default_factory=SDALossConfig)
+    static_baseline: bool = False
 
     def __post_init__(self):
         super().__post_init__()
+        if self.static_baseline:  # frozen: the derived sub-configs are set once, here (idempotent on a reload)
+            object.__setattr__(self, "generator", replace(self.generator, temporal=False, noise="off"))
+            object.__setattr__(self, "loss", replace(self.loss, use_sync_d=False, use_seq_d=False))
         if self.decay_every <= 0 or not (0 <= self.decay_g < 1 and 0 <= self.decay_d < 1):
             raise ValueError(f"decay_every must be > 0 and decay_g, decay_d in [0, 1), got {self.decay_every}, "
                              f"{self.decay_g}, {self.decay_d}")

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
-from models.lipreader.data import MOUTH_POINTS, LipReadingDataset, MouthBox, mouth_box, mouth_frames
+from models.lipreader.data import (MOUTH_POINTS, LipReadingDataset, MouthBox, held_out_clips, mouth_box,
+                                   mouth_frames)
 from models.lipreader.stages import LipReaderStage
 from models.lipreader.text import decode
 from storage.dataset import ClipReader, ok_clips
@@ -91,3 +92,21 @@ def test_the_stage_keeps_the_train_split_box_for_every_split_and_on_resume(grid_
     assert state == {"mouth_box": list(train.box), "face_size": [128, 128]}
     resumed = stage.dataset(grid_store, "train", cfg, state={"mouth_box": [60, 30, 32, 64]})
     assert resumed.box == MouthBox(60, 30, 32, 64)
+
+
+def test_held_out_sentences_never_reach_training(grid_store):
+    every = set(ok_clips(grid_store, "train")["clip_id"])
+    out = held_out_clips(every, 0.3)
+    assert out == held_out_clips(sorted(every, reverse=True), 0.3) and 0 < len(out) < len(every)
+    assert held_out_clips(every, 0.0) == frozenset()
+    with pytest.raises(ValueError, match="held-out fraction"):
+        held_out_clips(every, 1.0)
+    stage = LipReaderStage()
+    kept = stage.dataset(grid_store, "train", stage.Config.preset("small", held_out=0.3))
+    scored = LipReadingDataset(grid_store, "train", held_out=0.3, part="held_out")
+    assert set(kept.clips["clip_id"]) == every - out and set(scored.clips["clip_id"]) == out
+    assert len(kept) == len(every - out) and kept.box == scored.box == mouth_box(grid_store, "train")
+    assert len(stage.dataset(grid_store, "test", stage.Config.preset("small", held_out=0.3))) == \
+        len(ok_clips(grid_store, "test"))  # only the training split is thinned
+    with pytest.raises(ValueError, match="held_out"):
+        stage.Config.preset("small", held_out=1.5)

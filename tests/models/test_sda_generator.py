@@ -78,3 +78,41 @@ def test_bad_shapes_and_configs_are_refused(small):
         SDAGeneratorConfig(image_size=(96, 128))
     assert SDAGeneratorConfig.from_dict(SDAGeneratorConfig.preset("small").to_dict()) == \
         SDAGeneratorConfig.preset("small")
+
+
+def test_without_unet_skips_the_decoder_never_reads_the_identity_maps():
+    torch.manual_seed(3)
+    g = SDAGenerator(SDAGeneratorConfig.preset("small")).eval()
+    plain = SDAGenerator(SDAGeneratorConfig(**{**SDAGeneratorConfig.preset("small").to_dict(),
+                                               "unet_skips": False, "image_size": (128, 96)})).eval()
+    assert n_params(plain) < n_params(g)  # each block's first ConvT reads C, not 2C, channels
+    latent = torch.randn(2, 32 + 64 + 10)
+    maps = [torch.randn(2, 8 * 2**i, 64 // 2**i, 48 // 2**i) for i in range(5)]
+    with torch.no_grad():
+        assert torch.equal(plain.decode(latent, maps), plain.decode(latent, [torch.zeros_like(m) for m in maps]))
+        assert not torch.allclose(g.decode(latent, maps), g.decode(latent, [torch.zeros_like(m) for m in maps]))
+
+
+def test_the_noise_switch_and_the_static_generator():
+    base = SDAGeneratorConfig.preset("small").to_dict()
+    x, audio = torch.rand(1, 3, 128, 96) * 2 - 1, torch.randn(1, 6, WINDOW) * 0.1
+    torch.manual_seed(4)
+    white = SDAGenerator(SDAGeneratorConfig(**{**base, "noise": "white", "image_size": (128, 96)})).eval()
+    assert white.noise_rnn is None and white.project[0].in_channels == 32 + 64 + 10
+    static = SDAGenerator(SDAGeneratorConfig(**{**base, "noise": "off", "temporal": False,
+                                                "image_size": (128, 96)})).eval()
+    assert static.noise_rnn is None and static.content_rnn is None and static.project[0].in_channels == 32 + 64
+    moved = audio.clone()
+    moved[0, 3] += torch.randn(WINDOW) * 0.1  # only frame 3's window
+    with torch.no_grad():
+        n1, n2 = torch.randn(1, 6, 10), torch.randn(1, 6, 10)
+        assert not torch.allclose(white(x, audio, noise=n1), white(x, audio, noise=n2))
+        torch.testing.assert_close(static(x, audio, noise=n1), static(x, audio, noise=n2))  # no noise part
+        changed = (static(x, audio) - static(x, moved)).abs().flatten(2).amax(2)[0]  # (T,)
+        recurrent = (white(x, audio, noise=n1) - white(x, moved, noise=n1)).abs().flatten(2).amax(2)[0]
+    assert changed[3] > 0 and changed[[0, 1, 2, 4, 5]].max() == 0  # static: each frame from its own window
+    assert recurrent[4:].min() > 0  # the content GRU carries frame 3's audio forward
+    with pytest.raises(ValueError, match="noise"):
+        SDAGeneratorConfig(temporal=False)  # the noise GRU is a recurrence too
+    with pytest.raises(ValueError, match="noise"):
+        SDAGeneratorConfig(noise="pink")

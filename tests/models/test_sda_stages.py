@@ -83,3 +83,16 @@ def test_the_loop_follows_the_papers_decay(grid_store, tmp_path):  # P §3.3: G 
     assert expected["generator"] < 1e-4 * 0.98**4
     for name, lr in expected.items():
         assert ckpt["optimizers"][name]["param_groups"][0]["lr"] == pytest.approx(lr)
+
+
+def test_the_static_baseline_is_one_switch(grid_store, tmp_path):
+    stage = SDAStage()
+    cfg = stage.Config.preset("small", steps=1, checkpoint_every=0, sample_every=0, max_frames=8,
+                              static_baseline=True)
+    assert not cfg.generator.temporal and cfg.generator.noise == "off" and cfg.loss.adversarial == ("frame",)
+    assert stage.Config.from_dict(cfg.to_dict()) == cfg
+    result = train_stage("sda", stage, cfg, grid_store, tmp_path, Devices(accelerator="cpu"))
+    assert set(result.losses[0][1]) == {"d/frame", "g/frame", "g/rec", "g/total"}
+    ckpt = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
+    assert set(ckpt["modules"]) == {"generator", "frame_d"}
+    assert not any(k.startswith(("content_rnn", "noise_rnn")) for k in ckpt["modules"]["generator"])
