@@ -5,12 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= data
 STAMP := $(VENV)/.installed
+CPBD_VENV := .cpbd-venv
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-ddp clean
+.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-cpbd benchmark-ddp clean
 
 demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, log to MLflow
 	$(BIN)/talkface benchmark --data-root $(DATA)
@@ -38,6 +39,10 @@ benchmark-lipreader: install  ## the lip reader's WER on s1 sentences it never t
 
 benchmark-blinks: install  ## blinks/s and durations of real GRID clips by both detectors, beside Vougioukas et al. Tab. 4
 	$(BIN)/python benchmarks/blinks_grid.py
+
+benchmark-cpbd: install  ## talkface's CPBD against the cpbd package on real frames (the package goes into $(CPBD_VENV), apart: not a dependency)
+	[ -x $(CPBD_VENV)/bin/python ] || { $(PYTHON) -m venv $(CPBD_VENV) && $(CPBD_VENV)/bin/pip install -q cpbd-py312; }
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/cpbd_agreement.py --package-python $(CPBD_VENV)/bin/python
 
 benchmark-ddp: install  ## one stage's training samples/s in 1 and 2 CPU processes (DDP, gloo), losses compared
 	$(BIN)/python benchmarks/ddp_cpu.py --data-root $(DATA)/bench

@@ -19,7 +19,8 @@ is each clip's own first frame.) Then, with `tasks.metrics`:
   lmd, lmd_sum            dlib 68-point landmarks tracked on the generated and real face views, mouth points 48–67,
                           each set mean-centred; mean over points (the papers' text) / summed (their code); pixels of
                           the 128-px face crop, for every system
-  cpbd, cpbd_real         sharpness of the generated / real crops (Narvekar & Karam 2009), mean over frames
+  cpbd, cpbd_real         sharpness of the generated / real crops (Narvekar & Karam 2011, as the cpbd package
+                          computes it: `tasks.metrics.cpbd`), mean over frames
   acd                     dlib face-descriptor distance of each generated face view to the still (mean)
   blinks_per_s, blink_duration_s   from the generated face views' eye aspect ratio (pooled over the split's clips)
                           by the threshold detector; blinks_per_s_peaks, blink_duration_s_peaks by the authors'

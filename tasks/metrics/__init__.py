@@ -5,7 +5,9 @@
   wrap-around squared error on grey 256×256 frames; scikit-image's default SSIM).
 - `landmarks`: LMD on the mouth points 48–67, each set mean-centred (Chen et al. ECCV 2018, CVPR 2019): the mean over
   points as the papers describe, or the sum as their public code computes.
-- `cpbd`: CPBD sharpness (Narvekar & Karam, IEEE TIP 2011), written here from the paper.
+- `cpbd`: CPBD sharpness (Narvekar & Karam, IEEE TIP 2011), written here; by default rule for rule as the `cpbd`
+  package computes it (the code behind the published numbers; not imported), `variant="talkface_v1"` the earlier
+  reading of the paper.
 - `identity`: ACD, the distance of dlib's 128-d face descriptors between the still image and each generated frame
   (Tulyakov et al. 2018, Vougioukas et al. 2019; they used OpenFace, so absolute values differ).
 - `blinks`: eye aspect ratio (Soukupová & Čech 2016), blinks per second and median blink duration (Vougioukas et al.
