@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from tasks import media  # noqa: E402
 from tasks.face import FaceTracker  # noqa: E402
 from tasks.metrics.cpbd import (  # noqa: E402
-    BETA, BLOCK, EDGE_BLOCK_FRACTION, canny_edges, cpbd, edge_widths, grey, jnb_width, sharp_share,
+    block_probabilities, canny_edges, cpbd, edge_widths, grey, sharp_share,
 )
 from tasks.preprocess import ClipError, PreprocessParams, preprocess_clip  # noqa: E402
 from tasks.published import markdown_table  # noqa: E402
@@ -121,17 +121,8 @@ def package_values(frames: dict[str, np.ndarray], python: str) -> tuple[str, dic
 def mixed(image: np.ndarray, canny_variant: str, width_variant: str, decision_variant: str) -> float:
     """CPBD of a uint8 grey (H, W) image with each step's rule taken from the named variant (the ablation)."""
     g = grey(image)
-    widths, canny_map = edge_widths(g, width_variant), canny_edges(g, canny_variant)
-    probabilities = []
-    for top in range(0, g.shape[0] - BLOCK + 1, BLOCK):
-        for left in range(0, g.shape[1] - BLOCK + 1, BLOCK):
-            block = (slice(top, top + BLOCK), slice(left, left + BLOCK))
-            if np.count_nonzero(canny_map[block]) <= EDGE_BLOCK_FRACTION * BLOCK * BLOCK:
-                continue
-            w = widths[block][widths[block] > 0]
-            w_jnb = jnb_width(float(int(g[block].max() - g[block].min())))
-            probabilities.append(1.0 - np.exp(-np.abs(w / w_jnb) ** BETA))
-    return sharp_share(np.concatenate(probabilities) if probabilities else np.zeros(0), decision_variant)
+    probabilities = block_probabilities(g, edge_widths(g, width_variant), canny_edges(g, canny_variant))
+    return sharp_share(probabilities, decision_variant)
 
 
 def group_of(key: str) -> str:

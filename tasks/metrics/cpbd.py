@@ -41,7 +41,7 @@ Steps and where the variants differ:
    rising steps going right from c + 1 (each capped at 101), mirrored for a falling edge; so w ≥ 2 and the steps
    between c − 1, c and c + 1 count whatever they are (the width origin is the two neighbours, not the edge pixel).
    talkface_v1: the ends of the strictly monotonic run through column c itself; w = 0 (flat) skipped.
-6. Just-noticeable-blur width from the block contrast C = max − min (reference: truncated to an integer): w_JNB = 5
+6. Just-noticeable-blur width from the block contrast C = max − min (whole grey levels): w_JNB = 5
    if C ≤ 50, else 3 (both); P = 1 − exp(−|w / w_JNB|^β), β = 3.6 (both).
 7. CPBD: reference: the histogram of round(100·P) over 101 bins 0…100 (round half to even), normalised by the
    number of edges, summed over bins 0…63, i.e. edges with round(100·P) ≤ 63: an edge of width exactly w_JNB
@@ -245,26 +245,30 @@ def jnb_width(contrast: float) -> float:
     return 5.0 if contrast <= CONTRAST_SPLIT else 3.0
 
 
+def block_probabilities(image: np.ndarray, widths: np.ndarray, canny_map: np.ndarray) -> np.ndarray:
+    """Step 6 for either variant: P(blur detection) float64 (E,) of the measured edges (`widths` > 0, pixels) in the
+    edge blocks (more than 0.2 % of `canny_map` set) of a float64 grey image (H, W) 0–255, block by block in
+    row-major order; w_JNB from each block's contrast, truncated to whole grey levels (the grey levels are
+    integers, so both variants' contrast is)."""
+    probabilities = []
+    for top in range(0, image.shape[0] - BLOCK + 1, BLOCK):
+        for left in range(0, image.shape[1] - BLOCK + 1, BLOCK):
+            block = (slice(top, top + BLOCK), slice(left, left + BLOCK))
+            if np.count_nonzero(canny_map[block]) <= EDGE_BLOCK_FRACTION * BLOCK * BLOCK:
+                continue
+            w = widths[block][widths[block] > 0]
+            w_jnb = jnb_width(float(int(image[block].max() - image[block].min())))
+            probabilities.append(1.0 - np.exp(-np.abs(w / w_jnb) ** BETA))
+    return np.concatenate(probabilities) if probabilities else np.zeros(0)
+
+
 def blur_probabilities(image: np.ndarray, variant: Variant = "reference") -> np.ndarray:
     """P(blur detection) float64 (E,) of every measured edge pixel in the edge blocks of a uint8 grey or RGB image
     (steps 1–6), block by block in row-major block order. Raises ValueError as `grey` does, or on an unknown
     variant."""
     _check_variant(variant)
     g = grey(image)
-    widths = edge_widths(g, variant)
-    canny_map = canny_edges(g, variant)
-    probabilities = []
-    for top in range(0, g.shape[0] - BLOCK + 1, BLOCK):
-        for left in range(0, g.shape[1] - BLOCK + 1, BLOCK):
-            block = (slice(top, top + BLOCK), slice(left, left + BLOCK))
-            if np.count_nonzero(canny_map[block]) <= EDGE_BLOCK_FRACTION * BLOCK * BLOCK:
-                continue
-            w = widths[block]
-            w = w[w != 0] if variant == "reference" else w[w > 0]
-            contrast = g[block].max() - g[block].min()
-            w_jnb = jnb_width(float(int(contrast)) if variant == "reference" else float(contrast))
-            probabilities.append(1.0 - np.exp(-np.abs(w / w_jnb) ** BETA))
-    return np.concatenate(probabilities) if probabilities else np.zeros(0)
+    return block_probabilities(g, edge_widths(g, variant), canny_edges(g, variant))
 
 
 def sharp_share(probabilities: np.ndarray, variant: Variant = "reference") -> float:
