@@ -195,23 +195,6 @@ def reference_widths(image: np.ndarray) -> np.ndarray:
     return widths
 
 
-def _run_ends(rows: np.ndarray, step: int, rising: bool) -> np.ndarray:
-    """talkface_v1: for every pixel, the column where the strictly monotonic run through it ends in direction `step`
-    (+1 right, -1 left): going right a rising run continues while I[c+1] > I[c]; going left while I[c-1] < I[c].
-    rows: (H, W)."""
-    h, w = rows.shape
-    out = np.empty((h, w), np.intp)
-    columns = range(w - 1, -1, -1) if step > 0 else range(w)
-    for c in columns:
-        nxt = c + step
-        if not 0 <= nxt < w:
-            out[:, c] = c
-            continue
-        going_on = rows[:, nxt] > rows[:, c] if rising == (step > 0) else rows[:, nxt] < rows[:, c]
-        out[:, c] = np.where(going_on, out[:, nxt], c)
-    return out
-
-
 def talkface_v1_widths(image: np.ndarray) -> np.ndarray:
     """talkface_v1 steps 3–5: Marziliano edge widths float64 (H, W) of a float64 grey image (H, W): at pixels with
     |gx| > 2·RMS(gx), a row-wise local maximum of |gx|, gradient within 22.5° of horizontal, the length of the
@@ -226,8 +209,9 @@ def talkface_v1_widths(image: np.ndarray) -> np.ndarray:
     edges = np.zeros(image.shape, bool)
     edges[:, 1:-1] = local_max & (centre > threshold)
     edges &= np.abs(gy) <= TAN_22_5 * mag
-    rising_width = _run_ends(image, +1, rising=True) - _run_ends(image, -1, rising=True)
-    falling_width = _run_ends(image, +1, rising=False) - _run_ends(image, -1, rising=False)
+    # the run through column c: a rising edge keeps rising to the right and falling to the left, a falling one mirrored
+    rising_width = _run_lengths(image, +1, rising=True) + _run_lengths(image, -1, rising=False)
+    falling_width = _run_lengths(image, +1, rising=False) + _run_lengths(image, -1, rising=True)
     width = np.where(gx > 0, rising_width, falling_width).astype(np.float64)
     return np.where(edges, width, 0.0)
 
