@@ -2,6 +2,12 @@
 and its audio at 16 kHz mono, and its log gives the container's frame rate and duration (no separate ffprobe
 process). Failures become `MediaError` with a reason a person can act on, never a crash of the build.
 
+The frame size is read from the log: the rawvideo output's stream line (the size after autorotation), else the
+input's. ffmpeg 6.1 and newer decode, filter and mux in threads of their own that share one log, and the output's
+stream line is printed in pieces, so a decoder's warning (a damaged frame of a truncated file) can land inside it;
+the input's line is printed from the main thread before any frame is decoded. A size is used only if the bytes
+are whole frames of it.
+
 Process start-up dominates for short clips: Debian's dynamically linked ffmpeg needs about 0.13 s to decode a
 3 s GRID clip, of which about 0.1 s is loading its shared libraries; the static build that the imageio-ffmpeg
 package ships needs 0.05 s. `ffmpeg_exe()` therefore prefers it, and `$TALKFACE_FFMPEG` overrides both.
@@ -55,12 +61,24 @@ class Decoded:
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _INPUT_VIDEO = re.compile(r"Stream #0:\d+.*?: Video: .*")
 _OUTPUT_VIDEO = re.compile(r"Output #0, rawvideo.*?\n\s+Stream #0:0: Video: .*?, (\d+)x(\d+)", re.S)
+_SIZE = re.compile(r", (\d{1,5})x(\d{1,5})\b")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) (?:fps|tbr)")
 
 
 def _last_line(log: str) -> str:
     lines = [ln.strip() for ln in log.splitlines() if ln.strip() and not ln.lstrip().startswith(("frame=", "size="))]
     return lines[-1][:200] if lines else "ffmpeg failed without a message"
+
+
+def _frame_size(log: str, n_bytes: int) -> tuple[int, int] | None:
+    """(width, height) in pixels of the rgb24 frames in `n_bytes` of output: the rawvideo output's stream line,
+    else the input's video stream line, whichever is whole frames of it; None if neither is."""
+    sizes = []
+    if m := _OUTPUT_VIDEO.search(log):
+        sizes.append((int(m.group(1)), int(m.group(2))))
+    if (v := _INPUT_VIDEO.search(log.split("Stream mapping")[0])) and (m := _SIZE.search(v.group(0))):
+        sizes.append((int(m.group(1)), int(m.group(2))))
+    return next((wh for wh in sizes if n_bytes % (wh[0] * wh[1] * 3) == 0), None)
 
 
 def _container_facts(log: str) -> tuple[float, float]:
@@ -107,13 +125,12 @@ def decode(path: Path, fps: float = 25.0, sample_rate: int = 16000) -> Decoded:
             raise MediaError(f"decode error: {_last_line(log)}") from None
         samples = np.fromfile(wav, np.int16) if wav.exists() else np.zeros(0, np.int16)
     log = err.decode("utf-8", "replace")
-    size = _OUTPUT_VIDEO.search(log)
-    if size is None:
-        raise MediaError(f"decode error: ffmpeg reported no video output ({_last_line(log)})")
-    width, height = int(size.group(1)), int(size.group(2))
+    if not out:
+        raise MediaError(f"decode error: no video frame could be decoded ({_last_line(log)})")
+    if (size := _frame_size(log, len(out))) is None:
+        raise MediaError(f"decode error: {len(out)} bytes of video are not whole frames of the size ffmpeg states")
+    width, height = size
     n = len(out) // (width * height * 3)
-    if n == 0:
-        raise MediaError("decode error: no video frame could be decoded")
     if samples.size == 0:
         raise MediaError("audio stream empty: no sample could be decoded")
     frames = np.frombuffer(out, np.uint8, count=n * width * height * 3).reshape(n, height, width, 3)
