@@ -5,11 +5,11 @@
 generator, each trained once per benchmark."""
 from __future__ import annotations
 
-from models import atvgnet, lipgan, lipreader, sda, syncnet
+from models import atvgnet, lipgan, lipreader, sda, syncnet, zheng
 from models.system import Stage, System
 
-SYSTEMS: dict[str, System] = {s.name: s for s in (atvgnet.SYSTEM, lipgan.SYSTEM, sda.SYSTEM, lipreader.SYSTEM,
-                                                  syncnet.SYSTEM)}
+SYSTEMS: dict[str, System] = {s.name: s for s in (atvgnet.SYSTEM, lipgan.SYSTEM, sda.SYSTEM, zheng.SYSTEM,
+                                                  lipreader.SYSTEM, syncnet.SYSTEM)}
 
 
 def get_system(name: str) -> System:

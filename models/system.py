@@ -73,6 +73,11 @@ class Stage:
     inference_modules: ClassVar[tuple[str, ...]] = ()
     resume_may_differ: ClassVar[frozenset[str]] = frozenset()
 
+    def for_store(self, cfg, store_dir: Path):
+        """The config completed with what depends on the training store, before anything is built from it (e.g. the
+        word detector's vocabulary); the loop trains, checkpoints and resumes with the result. Default: `cfg`."""
+        return cfg
+
     def modules(self, cfg) -> dict[str, nn.Module]:
         """The freshly initialised networks, by name (called after the loop seeds every generator)."""
         raise NotImplementedError
@@ -104,6 +109,12 @@ class Stage:
     def extra_state(self, dataset: Dataset) -> dict:
         """Tensors and primitives (weights-only loadable) the stage's checkpoints carry beyond modules and
         optimizers, e.g. AT-net's landmark PCA basis. Default: none."""
+        return {}
+
+    def validate(self, modules: dict[str, nn.Module], store_dir: Path, cfg) -> dict[str, float]:
+        """Scores of the trained networks on the store's held-out data, after the last step (rank 0; the modules
+        unwrapped), e.g. a classifier's accuracy, as {"<split>/<name>": value}; logged as `eval/<stage>/<name>`.
+        Default: none."""
         return {}
 
     def samples(self, batch: dict[str, torch.Tensor], out: StepOutput) -> dict[str, np.ndarray]:

@@ -33,6 +33,13 @@ is each clip's own first frame.) Then, with `tasks.metrics`:
                           word snapped to its GRID slot (`models.lipreader`); wer_real, wer_snapped_real the same
                           reader on the real face views, so the gap is what the generator loses (only with a
                           reader, on a store whose clips have words; per clip: the transcripts and their WER)
+  lmd_a2l                 the landmarks a two-stage system renders from (Zheng et al.'s A2L, ATVGnet's AT-net with
+                          its boost ω: `Generator.predict_landmarks`) against the store's dlib landmarks of the real
+                          frames, mouth points (those the model predicts, `landmark_mask`), pixels of the 128-px
+                          face crop: the audio-to-landmark stage alone (Zheng et al. 2020's "A2L LMD")
+  <metric>_frontal, <metric>_profile   lmd, lmd_a2l, psnr and ssim over the clips whose largest |head yaw| (the
+                          manifest's `head_yaw_deg`) is under 10° / over 30° (Zheng et al. 2020, Tab. V(b)), with
+                          n_clips_frontal and n_clips_profile
   fps                     generated frames per second (the generator from audio to frames, without the paste and
                           the metrics), over the split
 `metrics` (the system's, `models.system.System.metrics`) may leave out acd and the blink statistics (a mouth
@@ -55,6 +62,10 @@ from tasks.face import FaceTracker
 from tasks.generate import paste_back
 from tasks.metrics import acd, blink_statistics, cpbd, eye_aspect_ratio, lmd, psnr, psnr_paper_uint8, ssim, ssim_paper
 from tasks.metrics.wer import wer
+
+MOUTH_POINTS = range(48, 68)
+POSE_GROUPS = {"frontal": lambda yaw: yaw < 10.0, "profile": lambda yaw: yaw > 30.0}  # |yaw| in degrees, Tab. V(b)
+POSE_METRICS = ("lmd", "lmd_a2l", "psnr", "ssim")
 
 # (faces uint8 (N, 128, 128, 3), mouths uint8 (N, 64, 64, 3), mfcc float32 (A, 13)) -> (AV offset, confidence)
 SyncFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, float]]
@@ -132,6 +143,31 @@ def score_clip(generated: np.ndarray, real: np.ndarray, still_landmarks: np.ndar
     return row, ears
 
 
+def landmark_stage_lmd(generator, still_landmarks: np.ndarray, audio: np.ndarray, real_points: np.ndarray) -> float:
+    """`lmd_a2l` of one clip: the generator's `predict_landmarks(still_landmarks, audio, n)` float (n, 68, 2) against
+    the real frames' landmarks `real_points` (n, 68, 2), both in face-crop pixels, over the mouth points its
+    `landmark_mask` (bool (68,); default all) keeps."""
+    predicted = generator.predict_landmarks(still_landmarks, audio, len(real_points))
+    keep = np.asarray(getattr(generator, "landmark_mask", np.ones(68, bool)))
+    return lmd(predicted, real_points, [i for i in MOUTH_POINTS if keep[i]])
+
+
+def pose_aggregates(per_clip: pd.DataFrame, yaw_deg: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """Frame-weighted means of `POSE_METRICS` over the clips of each `POSE_GROUPS` group (largest |yaw| per clip,
+    NaN: in no group), as "<metric>_<group>", and "n_clips_<group>"; a group without clips gives only its count 0."""
+    out = {}
+    yaw = np.abs(np.asarray(yaw_deg, np.float64))
+    for group, member in POSE_GROUPS.items():
+        chosen = np.isfinite(yaw) & member(np.nan_to_num(yaw, nan=-1.0))
+        out[f"n_clips_{group}"] = float(chosen.sum())
+        for metric in (m for m in POSE_METRICS if m in per_clip and chosen.any()):
+            values = per_clip[metric].to_numpy(np.float64)[chosen]
+            ok = ~np.isnan(values)
+            out[f"{metric}_{group}"] = (float(np.average(values[ok], weights=weights[chosen][ok])) if ok.any()
+                                        else float("nan"))
+    return out
+
+
 def read_clip(lip_reader: ReadFn, views: tuple[np.ndarray, np.ndarray], reference: str) -> dict:
     """The lip reader's transcripts (`TRANSCRIPTS`) of the (generated, real) face views uint8 (N, 128, 128, 3) and
     each one's WER against `reference` (the clip's words): the per-clip columns of `evaluate`."""
@@ -194,6 +230,8 @@ def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | Non
     generator(reader.crops(first, crop.field)[0], crop_landmarks(reader, first, crop, window)[0], reader.audio(first),
               16)
     read = lip_reader is not None and (metrics is None or "wer" in metrics)
+    landmark_stage = (hasattr(generator, "predict_landmarks") and crop.field == "face"
+                      and (metrics is None or "lmd_a2l" in metrics))
     rows, ears, ears_real, seconds = [], [], [], 0.0
     for row in clips.itertuples(index=False):
         real, real_points = reader.crops(row, crop.field), crop_landmarks(reader, row, crop, window)
@@ -208,6 +246,8 @@ def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | Non
                                           align.crop_transforms(crop.field, crop.size, src, window)[:1])[0]
             views, still_landmarks = face_views(generated, real, faces[0], face_to_crop), reader.landmarks(row)[0]
         scores, ear = score_clip(generated, real, still_landmarks, mfcc, tracker, sync, views, metrics)
+        if landmark_stage:
+            scores["lmd_a2l"] = landmark_stage_lmd(generator, real_points[0], audio, real_points)
         if read and isinstance(row.text, str) and row.text.strip():
             scores.update(read_clip(lip_reader, views or (generated, real), row.text))
         rows.append({"clip_id": row.clip_id, "speaker": row.speaker, "n_frames": int(row.n_frames), **scores})
@@ -224,6 +264,8 @@ def evaluate(generator, store_dir: Path, split: str = "test", sync: SyncFn | Non
         values = per_clip[c].to_numpy(np.float64)
         ok = ~np.isnan(values)
         aggregate[c] = float(np.average(values[ok], weights=weights[ok])) if ok.any() else float("nan")
+    yaw = clips["head_yaw_deg"].to_numpy(np.float64) if "head_yaw_deg" in clips else np.full(len(clips), np.nan)
+    aggregate.update(pose_aggregates(per_clip, yaw, weights))
     if "transcript" in per_clip:
         words = per_clip.dropna(subset=["transcript"])
         aggregate.update(corpus_wer(words, clips.set_index("clip_id").loc[words["clip_id"], "text"].tolist()))

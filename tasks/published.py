@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 # metric -> (display name, better: "lower" | "higher" | "closer to 0" | "closer to real" | "reference": real frames)
 METRICS = {
     "lmd": ("LMD (mouth)", "lower"),
+    "lmd_a2l": ("LMD of the predicted landmarks (A2L, AT-net)", "lower"),
     "psnr": ("PSNR (dB)", "higher"),
     "ssim": ("SSIM", "higher"),
     "cpbd": ("CPBD", "higher"),
@@ -74,8 +75,20 @@ PUBLISHED: dict[str, dict[str, dict[str, float]]] = {  # paper -> dataset -> met
                 "blinks_per_s_peaks": 0.52, "blinks_per_s_peaks_real": 0.53, "blink_duration_s_peaks": 0.28,
                 "blink_duration_s_peaks_real": 0.32},
     },
-    "Zheng et al. 2020": {"lrw": {"lmd": 1.09, "psnr": 30.15, "ssim": 0.90}},
+    "Zheng et al. 2020": {  # Tab. II (LRW) and Tab. III (GRID, a model trained on LRW only), the proposed model
+        "lrw": {"lmd": 1.09, "psnr": 30.15, "ssim": 0.90},
+        "grid": {"lmd": 0.88, "psnr": 31.50, "ssim": 0.96},
+    },
 }
+# (paper, dataset) -> the dataset the paper trained on when it is another: its numbers are a cross-dataset test
+TRAINED_ON = {("Zheng et al. 2020", "grid"): "lrw"}
+
+
+def paper_label(paper: str, dataset: str) -> str:
+    """A paper's column title for `dataset`: its name, with "(trained on LRW)" where its numbers on `dataset` come
+    from a model trained on another dataset (`TRAINED_ON`)."""
+    other = TRAINED_ON.get((paper, dataset))
+    return f"{paper} (trained on {other.upper()})" if other else paper
 
 
 
@@ -85,7 +98,8 @@ class PublishedTable:
     """One of a paper's own tables, for printing beside a run of the registered system it belongs to.
 
     system: the registry name; title: what the paper calls it; dataset: talkface's dataset name ("ldc": the paper's
-    LDC set, no adapter of ours); metrics: METRICS keys, the table's columns in the paper's order; rows: {label:
+    LDC set, no adapter of ours), the one its rows were tested on; trained_on: the dataset its models were trained
+    on when that is another (a cross-dataset table; None: the same); metrics: METRICS keys, the table's columns in the paper's order; rows: {label:
     {metric: value}} in the paper's order, values as the paper prints them (a missing value printed as "–", inf as
     "∞"); real: the table measures real videos, so the run's row is its real-frame scores (`<metric>_real`);
     headers: column titles other than METRICS' (metric -> title); notes: lines printed under the table."""
@@ -98,6 +112,7 @@ class PublishedTable:
     real: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    trained_on: str | None = None
 
 
 def _lsp(values: str) -> dict[str, float]:
@@ -155,6 +170,46 @@ _SDA_TAB6 = {  # Vougioukas et al. 2019, Tab. 6: the proposed model per dataset 
     "lrw": {"proposed model": "23.077 / .757 / .260 / 1.53 / – / 1 / 7.4 / .52 / .28",
             "ATVGNet (Chen et al. 2019), as measured there": "20.107 / .743 / .189 / 2.14 / – / 2 / 7.0 / 0 / 0"},
 }
+ZHENG_COLUMNS = ("lmd_a2l", "lmd", "psnr", "ssim")  # Zheng et al. 2020, Tab. IV and V: A2L LMD | L2F LMD/PSNR/SSIM
+
+
+def _values(columns: tuple[str, ...], values: str) -> dict[str, float]:
+    """"a / b / c" in the order of `columns` ("–": not given) -> {metric: value}."""
+    parts = [v.strip() for v in values.split("/")]
+    if len(parts) != len(columns):
+        raise ValueError(f"expected {len(columns)} values, got {values!r}")
+    return {k: float(v) for k, v in zip(columns, parts) if v != "–"}
+
+
+_ZHENG_TAB2 = {  # Zheng et al. 2020, Tab. II (LRW): LMD / PSNR / SSIM
+    "Chung et al. 2017": "1.35 / 29.36 / 0.74", "Zhou et al. 2019": "– / 26.80 / 0.88",
+    "Wiles et al. 2018": "1.60 / 29.82 / 0.75", "Chen et al. 2019 (ATVGnet)": "1.37 / 30.27 / 0.78",
+    "proposed model": "1.09 / 30.15 / 0.90",
+}
+_ZHENG_TAB3 = {  # Tab. III (GRID, every model trained on LRW only): LMD / PSNR / SSIM
+    "Chung et al. 2017": "1.44 / 29.87 / 0.76", "Wiles et al. 2018": "1.48 / 29.39 / 0.80",
+    "Chen et al. 2019 (ATVGnet)": "1.29 / 32.15 / 0.83", "proposed model": "0.88 / 31.50 / 0.96",
+}
+_ZHENG_TAB4 = {  # Tab. IV (LRW ablations): A2L LMD | L2F LMD / PSNR / SSIM
+    "baseline": "3.43 / 1.41 / 29.43 / 0.83", "+WD": "3.08 / 1.16 / 29.61 / 0.82",
+    "+TR": "3.27 / 1.28 / 30.04 / 0.87", "+WD+TR": "3.03 / 1.09 / 30.15 / 0.90",
+}
+_ZHENG_TAB5 = {  # Tab. V (LRW, reference-landmark settings; points kept): the same columns
+    "w/o eyes & nose (47)": "3.09 / 1.12 / 30.24 / 0.89", "w/o jaw (51)": "3.13 / 1.13 / 29.97 / 0.87",
+    "w/o part of lip (58)": "3.31 / 1.15 / 29.71 / 0.87", "w/o upper lip (60)": "3.01 / 1.86 / 28.33 / 0.74",
+    "w/o right lip (60)": "3.05 / 2.03 / 28.16 / 0.71", "frontal (68)": "2.92 / 1.02 / 30.27 / 0.93",
+    "profile (68)": "3.19 / 1.21 / 30.01 / 0.87", "frontal + profile (68)": "3.06 / 1.12 / 30.14 / 0.90",
+}
+_ZHENG_CHEN_NOTE = ("The paper's ATVGnet row mixes ATVGnet's LMD with its ATVG-ND PSNR and SSIM (ATVGnet printed "
+                    "1.37 / 30.91 / 0.81 on LRW).")
+_ZHENG_LMD_NOTE = ("LMD in pixels of each side's crops (the paper generates 256×256 frames; this run's face crops "
+                   "are 128×128, so its pixels are twice as large). A2L LMD: the predicted landmarks against dlib's "
+                   "on the real frames; this run's row takes the settings it was trained with (`--set "
+                   "a2l.loss.use_word_detector=…`, `…landmark_subset=…`), frontal and profile rows are "
+                   "`lmd_a2l_frontal`, `lmd_frontal`, … of the same run (|yaw| < 10°, > 30°).")
+_ZHENG_CROSS_NOTE = ("Cross-dataset: the paper's rows are models trained on LRW only and tested on GRID "
+                     "(`talkface benchmark --dataset lrw --raw-root LRW --test-dataset grid`).")
+
 _ACD_HEADER = "ACD †"
 _ACD_NOTE = ("† ACD: the paper's rows print the distance of OpenFace identity embeddings ×10⁴ (1.47 means "
              "1.47·10⁻⁴); this run's rows are distances of dlib's 128-d face descriptors, unscaled. Different "
@@ -183,6 +238,18 @@ TABLES: tuple[PublishedTable, ...] = (
                      {label: _sda(v) for label, v in rows.items()}, headers={"acd": _ACD_HEADER},
                      notes=(_ACD_NOTE,) + ((_WER_NOTE,) if d == "grid" else ()))
       for d, rows in _SDA_TAB6.items()),
+    PublishedTable("zheng", "Zheng et al. 2020, Tab. II (LRW)", "lrw", ("lmd", "psnr", "ssim"),
+                   {label: _values(("lmd", "psnr", "ssim"), v) for label, v in _ZHENG_TAB2.items()},
+                   notes=(_ZHENG_CHEN_NOTE,)),
+    PublishedTable("zheng", "Zheng et al. 2020, Tab. III (GRID, trained on LRW)", "grid", ("lmd", "psnr", "ssim"),
+                   {label: _values(("lmd", "psnr", "ssim"), v) for label, v in _ZHENG_TAB3.items()},
+                   notes=(_ZHENG_CROSS_NOTE,), trained_on="lrw"),
+    PublishedTable("zheng", "Zheng et al. 2020, Tab. IV (LRW ablations)", "lrw", ZHENG_COLUMNS,
+                   {label: _values(ZHENG_COLUMNS, v) for label, v in _ZHENG_TAB4.items()},
+                   headers={"lmd_a2l": "A2L LMD", "lmd": "L2F LMD"}, notes=(_ZHENG_LMD_NOTE,)),
+    PublishedTable("zheng", "Zheng et al. 2020, Tab. V (LRW, reference landmarks)", "lrw", ZHENG_COLUMNS,
+                   {label: _values(ZHENG_COLUMNS, v) for label, v in _ZHENG_TAB5.items()},
+                   headers={"lmd_a2l": "A2L LMD", "lmd": "L2F LMD"}, notes=(_ZHENG_LMD_NOTE,)),
 )
 # the frames themselves against themselves: a "real frames (this run)" row shows these where the paper's
 # "ground truth" row has the metric
@@ -203,13 +270,14 @@ def _paper_cell(value: float | None) -> str:
     return "∞" if math.isinf(value) else f"{value:g}"
 
 
-def tables_markdown(system: str, scores: dict[str, float], dataset: str) -> str:
+def tables_markdown(system: str, scores: dict[str, float], dataset: str, trained_on: str | None = None) -> str:
     """The paper tables of `system` on `dataset` (`TABLES`), each as markdown with "this run" as its first row and
     "real frames (this run)" second beside a table's "ground truth" row when `scores` has a `<metric>_real` of one
     of its columns (those, and LMD 0, PSNR ∞, SSIM 1 where the ground-truth row has them); a table of real videos
     (`real`) has only the real-frames row. Then the paper's rows and the table's notes. `scores` maps metric keys to
     floats in evaluation's units (WER a fraction; shown in %); a missing or NaN one prints "–". "" when the system
-    has no table for the dataset."""
+    has no table for the dataset. trained_on: the dataset the run trained on (None: `dataset`); a cross-dataset
+    table (`PublishedTable.trained_on`) says so under it when the run trained on another."""
     out = []
     for table in (t for t in TABLES if t.system == system and t.dataset == dataset):
         header = {k: table.headers.get(k, METRICS[k][0]) for k in table.metrics}
@@ -224,6 +292,9 @@ def tables_markdown(system: str, scores: dict[str, float], dataset: str) -> str:
         rows += [{"": label, **{header[k]: _paper_cell(v.get(k)) for k in table.metrics}}
                  for label, v in table.rows.items()]
         notes = "".join(f"\n{note}\n" for note in table.notes)
+        if (table.trained_on or dataset) != (trained_on or dataset):
+            notes += (f"\nThis run was trained on {(trained_on or dataset).upper()}, the paper's rows on "
+                      f"{(table.trained_on or dataset).upper()}: not the same setting.\n")
         out.append(f"{table.title}\n\n{markdown_table(rows)}{notes}")
     return "\n".join(out)
 
@@ -241,7 +312,7 @@ def comparison_rows(scores: dict[str, float], dataset: str, label: str = "this r
                label: "—" if value is None or math.isnan(value) else f"{display(key, value):.3f}"}
         for paper in papers:
             published = PUBLISHED[paper][dataset].get(key)
-            row[paper] = "" if published is None else f"{published:g}"
+            row[paper_label(paper, dataset)] = "" if published is None else f"{published:g}"
         rows.append(row)
     return rows
 
@@ -272,7 +343,7 @@ def leaderboard_rows(scores: dict[str, dict[str, float]], dataset: str) -> list[
                                    label=f"{system} (this run)"):
             merged.setdefault(row["metric"], {"metric": row["metric"]}).update(row)
     columns = ["metric", *(f"{s} (this run)" for s in scores)] + [
-        p for p, by_dataset in PUBLISHED.items() if dataset in by_dataset]
+        paper_label(p, dataset) for p, by_dataset in PUBLISHED.items() if dataset in by_dataset]
     return [{c: row.get(c, "—") for c in columns} for row in merged.values()]
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -82,7 +82,7 @@ class TrainResult:
     checkpoints: paths written by this call, in order; last_checkpoint: the final one. seconds: wall time of the
     call; step_seconds: mean wall time of one step (data + updates) over the steps after the first (which includes
     start-up). n_samples: training samples in the split. device: where rank 0 ran. batch_size: the global batch.
-    world_size: processes.
+    world_size: processes. validation: `Stage.validate`'s scores after the last step ({} on other ranks).
     """
 
     step: int
@@ -95,6 +95,7 @@ class TrainResult:
     device: str
     batch_size: int
     world_size: int
+    validation: dict[str, float] = field(default_factory=dict)
 
     @property
     def samples_per_second(self) -> float:
@@ -192,6 +193,7 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
     rank0 = fabric.global_rank == 0
     if rank0:
         out_dir.mkdir(parents=True, exist_ok=True)
+    config = stage.for_store(config, store_dir)
     seed_everything(config.seed)
     modules = stage.modules(config)
     step, saved = 0, None
@@ -267,11 +269,12 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
     if not checkpoints or checkpoints[-1] != checkpoint_path(out_dir, stage.name, step):
         save()
     del batches, loader  # stops persistent workers
+    validation = stage.validate({**modules, **frozen}, store_dir, config) if rank0 else {}
     timed = step_times[1:] or step_times
     return TrainResult(step=step, losses=losses, checkpoints=checkpoints, last_checkpoint=checkpoints[-1],
                        seconds=time.time() - t0, step_seconds=float(np.mean(timed)) if timed else 0.0,
                        n_samples=len(dataset), device=str(fabric.device), batch_size=config.batch_size,
-                       world_size=fabric.world_size)
+                       world_size=fabric.world_size, validation=validation)
 
 
 def setup(fabric: Fabric, modules: dict, optimizers: dict) -> tuple[dict, dict]:
@@ -294,6 +297,7 @@ def fixed_batch_step_times(stage: Stage, config, store_dir: Path, devices: Devic
     from torch.utils.data import default_collate
 
     fabric = devices.fabric()
+    config = stage.for_store(config, Path(store_dir))
     seed_everything(config.seed)
     modules = stage.modules(config)
     wrapped, optimizers = setup(fabric, modules, stage.optimizers(config, modules))

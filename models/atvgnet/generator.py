@@ -54,10 +54,15 @@ class ATVGnetGenerator:
         vgnet, _ = load_vgnet(Path(model_dir) / "vgnet.pt", device)
         return cls(atnet, pca, vgnet)
 
+    def predict_landmarks(self, still_landmarks: np.ndarray, audio: np.ndarray, n_frames: int) -> np.ndarray:
+        """AT-net's landmarks float32 (n_frames, 68, 2) in crop pixels, the ones VG-net renders (with the boost):
+        `predict_landmarks` on the MFCC of the speech int16 (S,) at 16 kHz."""
+        mfcc = audio_features.mfcc(np.asarray(audio))
+        return predict_landmarks(self.atnet, self.pca, still_landmarks, mfcc, n_frames, boost=self.boost)
+
     def __call__(self, still: np.ndarray, still_landmarks: np.ndarray, audio: np.ndarray,
                  n_frames: int) -> np.ndarray:
-        mfcc = audio_features.mfcc(np.asarray(audio))
-        landmarks = predict_landmarks(self.atnet, self.pca, still_landmarks, mfcc, n_frames, boost=self.boost)
+        landmarks = self.predict_landmarks(still_landmarks, audio, n_frames)
         return render_frames(self.vgnet, still, still_landmarks, landmarks, batch=self.batch)
 
 

@@ -50,7 +50,8 @@ def train_stage(system: str, stage: str, config, store_dir: Path, out_dir: Path,
     this task's process; several (`devices.world_size` > 1) are started by `tasks.launch.run_ranks`, which waits
     for them and fails with the job's log when a rank dies. Returns {"checkpoint", "step", "final_loss" (the
     stage's last "loss", else the generator's "g/total", else its first logged value, e.g. the flow net's "epe"),
-    "seconds", "samples_per_second", "samples", "device", "world_size"}. inputs: {stage: checkpoint} of the earlier stages whose networks it uses."""
+    "seconds", "samples_per_second", "samples", "device", "world_size", "validation" (`Stage.validate`'s scores,
+    also logged as `eval/<stage>/<name>`)}. inputs: {stage: checkpoint} of the earlier stages whose networks it uses."""
     client, prefix = MlflowClient(tracking_uri), f"train/{stage}/"
     if devices.world_size == 1:
         logged = tracking.TrainingLog(client, run_id, prefix, stage, config.steps, get_run_logger())
@@ -68,12 +69,14 @@ def train_stage(system: str, stage: str, config, store_dir: Path, out_dir: Path,
     sps = result["samples_per_second"]
     client.log_metric(run_id, f"{prefix}seconds", result["seconds"])
     client.log_metric(run_id, f"{prefix}samples_per_second", sps)
+    for name, value in result.get("validation", {}).items():
+        client.log_metric(run_id, f"eval/{stage}/{name}", value)
     last = result["losses"][-1][1] if result["losses"] else {}
     final = next((last[k] for k in ("loss", "g/total", *last) if k in last), None)
     return {"checkpoint": str(result["last_checkpoint"]), "step": result["step"],
             "final_loss": final, "seconds": result["seconds"],
             "samples_per_second": sps, "samples": result["n_samples"], "device": result["device"],
-            "world_size": result["world_size"]}
+            "world_size": result["world_size"], "validation": result.get("validation", {})}
 
 
 @task(name="register-model", cache_policy=NO_CACHE)
