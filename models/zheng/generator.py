@@ -47,6 +47,27 @@ def load_l2f(path: Path, device: str | torch.device = "cpu") -> tuple[UNetGenera
     return model.to(device).eval(), state["config"]["landmark_subset"]
 
 
+def predict_landmarks(a2l: A2L, still_landmarks: np.ndarray, audio: np.ndarray, n_frames: int,
+                      landmark_subset: str = "all", crop_size: int = 128) -> np.ndarray:
+    """A2L's landmarks float32 (n_frames, 68, 2) in crop pixels for the speech int16 (S,) at 16 kHz, from the
+    still's landmarks float (68, 2) in pixels of a `crop_size` crop, points outside `landmark_subset` zeroed in
+    l_ref (module docstring, 2.). A2L runs in eval mode on its own device (its training flag restored afterwards).
+    Raises ValueError when n_frames < 1."""
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+    dev = next(a2l.parameters()).device
+    windows = mfcc_windows(audio_features.mfcc(np.asarray(audio)), np.arange(n_frames))  # (n, 28, 12)
+    reference = torch.from_numpy(flat_landmarks(np.asarray(still_landmarks, np.float32), crop_size))[None].to(dev)
+    training = a2l.training
+    a2l.eval()
+    try:
+        with torch.inference_mode():
+            pred = a2l(reference * flat_mask(landmark_subset).to(dev), torch.from_numpy(windows)[None].to(dev))
+    finally:
+        a2l.train(training)
+    return ((pred[0].float().cpu().numpy().reshape(n_frames, 68, 2) + 1) * (crop_size / 2)).astype(np.float32)
+
+
 class ZhengGenerator:
     """still uint8 (128, 128, 3) aligned face crop + its landmarks float32 (68, 2) in crop pixels + audio int16 (S,)
     at 16 kHz -> uint8 (n_frames, 128, 128, 3) RGB frames (module docstring).
@@ -77,23 +98,9 @@ class ZhengGenerator:
         return cls(a2l, l2f, subset)
 
     def predict_landmarks(self, still_landmarks: np.ndarray, audio: np.ndarray, n_frames: int) -> np.ndarray:
-        """A2L's landmarks float32 (n_frames, 68, 2) in crop pixels for the speech int16 (S,) at 16 kHz, from the
-        still's landmarks float (68, 2) in crop pixels (points outside the subset are not predicted: ignore them,
-        `landmark_mask`). Raises ValueError when n_frames < 1."""
-        if n_frames < 1:
-            raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-        size = self.crop.size[0]
-        dev = next(self.a2l.parameters()).device
-        windows = mfcc_windows(audio_features.mfcc(np.asarray(audio)), np.arange(n_frames))  # (n, 28, 12)
-        reference = torch.from_numpy(flat_landmarks(np.asarray(still_landmarks, np.float32), size))[None].to(dev)
-        training = self.a2l.training
-        self.a2l.eval()
-        try:
-            with torch.inference_mode():
-                pred = self.a2l(reference * flat_mask(self.subset).to(dev), torch.from_numpy(windows)[None].to(dev))
-        finally:
-            self.a2l.train(training)
-        return ((pred[0].float().cpu().numpy().reshape(n_frames, 68, 2) + 1) * (size / 2)).astype(np.float32)
+        """A2L's landmarks float32 (n_frames, 68, 2) in crop pixels (`predict_landmarks`); points outside the
+        subset are not predicted: ignore them (`landmark_mask`)."""
+        return predict_landmarks(self.a2l, still_landmarks, audio, n_frames, self.subset, self.crop.size[0])
 
     def render(self, still: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """L2F frames uint8 (n, H, W, 3) of the still face uint8 (H, W, 3) at landmarks float (n, 68, 2) in crop

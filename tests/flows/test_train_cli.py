@@ -26,6 +26,8 @@ def test_systems_lists_the_registry():
     assert "atvgnet\n  paper:   Chen, Maddox, Duan, Xu." in out and "stages:  atnet, vgnet" in out
     assert "crop:    face 128x128" in out and "syncnet\n" in out and "metrics: " in out
     assert "vgnet.generator = VGNetConfig(" in out and "atnet.lr = 0.0002" in out
+    assert "zheng\n  paper:   Zheng, Zhu, Zhu, Luo, He." in out and "stages:  word, mi, a2l, l2f" in out
+    assert "a2l.loss = A2LLossConfig(use_word_detector=True, use_temporal_residual=True" in out
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ def checkpoint_of_syncnet(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (("--system", "wav2lip"), "'atvgnet', 'lipgan', 'sda', 'lipreader' or 'syncnet'"),
+    (("--system", "wav2lip"), "'atvgnet', 'lipgan', 'sda', 'zheng', 'lipreader' or 'syncnet'"),
     (("--stage", "lipgan"), "has no stage 'lipgan'; its stages: atnet, vgnet"),
     (("--set", "atnet.learning_rate=1"), "atnet.learning_rate: ATNetTrainConfig has no field 'learning_rate'"),
     (("--set", "atnet.lr=fast"), "atnet.lr: expected float"),
@@ -105,7 +107,7 @@ def test_the_train_form_is_typed_per_system():
     schema = TrainParams.model_json_schema()
     union = schema["properties"]["settings"]["anyOf"][0]
     assert union["discriminator"]["propertyName"] == "system" and set(union["discriminator"]["mapping"]) == {
-        "atvgnet", "lipgan", "sda", "lipreader", "syncnet"}
+        "atvgnet", "lipgan", "sda", "zheng", "lipreader", "syncnet"}
     params = TrainParams(store="s", settings={"system": "syncnet", "syncnet": {"lr": 3e-4}})  # system from settings
     assert params.system == "syncnet" and params.configs()["syncnet"].lr == 3e-4
     params = TrainParams(store="s", settings={"system": "atvgnet", "atnet": {"lr": 1e-3}}, overrides={"atnet.lr": 2e-3})

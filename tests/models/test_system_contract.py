@@ -22,7 +22,9 @@ from tasks.training import Devices, train_stage
 STAGES = [(system.name, stage.name) for system in SYSTEMS.values() for stage in system.stages]
 TINY_RUN = {"atnet": dict(batch_size=4), "vgnet": dict(batch_size=2, sample_every=1), "syncnet": dict(batch_size=8),
             "flownet": dict(batch_size=2), "perceptual": dict(batch_size=4),
-            "lipgan": dict(batch_size=2, sample_every=1), "sda": dict(batch_size=2, max_frames=8)}
+            "lipgan": dict(batch_size=2, sample_every=1), "sda": dict(batch_size=2, max_frames=8),
+            "word": dict(batch_size=4), "mi": dict(batch_size=4), "a2l": dict(batch_size=4),
+            "l2f": dict(batch_size=2, sample_every=1)}
 
 
 def run(store, out, system, stage, resume_from=None, inputs=None, **fields_):
@@ -56,7 +58,7 @@ def test_the_registry_names_what_the_cli_prints():
         assert system.crop == Crop(system.crop.field, CROPS[system.crop.field].default_size)  # a crop the build cuts
         for stage in system.stages:
             assert set(stage.reads) <= set(shards.FIELDS), (system.name, stage.name, stage.reads)
-    with pytest.raises(KeyError, match="registered systems: atvgnet, lipgan, sda, lipreader, syncnet"):
+    with pytest.raises(KeyError, match="registered systems: atvgnet, lipgan, sda, zheng, lipreader, syncnet"):
         get_system("wav2lip")
     with pytest.raises(KeyError, match="its stages: atnet, vgnet"):
         get_stage("atvgnet", "lipgan")
