@@ -3,13 +3,19 @@ expert and, on GRID, the lip reader for WER, each trained once on it (shared by 
 each system: train, register, evaluate on the test split → one leaderboard, the systems side by side and beside the
 papers' published numbers for the dataset (`tasks.published`).
 
-MLflow: one parent run (the store linked as its input dataset, name and digest); a nested run per system, with its
-training and its evaluation nested under it; the SyncNet and lip reader trainings nested under the parent. The
-leaderboard goes to the parent (`leaderboard.md`, and each score as `test/<dataset>/<system>/<metric>`) and to
-Prefect as a markdown artifact.
+Cross-dataset (`test_dataset`, as Zheng et al. 2020 train on LRW and test on GRID): two stores, the train store
+from `dataset`/`raw_root` and the test store from `test_dataset`/`test_raw_root`. Every system trains on the train
+store and is scored on the test store's test split; the experts (SyncNet; the lip reader when the test dataset is
+GRID) measure the test data, so they are trained on the test store; the published numbers are the test dataset's.
+
+MLflow: one parent run (the store, or the train and test stores, linked as its input datasets, name and digest); a
+nested run per system, with its training and its evaluation nested under it; the SyncNet and lip reader trainings
+nested under the parent. The leaderboard goes to the parent (`leaderboard.md`, and each score as
+`test/<tested dataset>/<system>/<metric>`) and to Prefect as a markdown artifact.
 
 Run: `talkface benchmark --systems atvgnet --dataset grid [--raw-root RAW]` (the bundled GRID clips without
---raw-root), `make demo`, or the `one-click` deployment in the Prefect UI (`talkface serve`).
+--raw-root), `talkface benchmark --dataset lrw --raw-root LRW --test-dataset grid` (cross-dataset), `make demo`, or
+the `one-click` deployment in the Prefect UI (`talkface serve`).
 """
 from __future__ import annotations
 
@@ -42,7 +48,8 @@ class BenchmarkParams(BaseModel):
     """Parameters of a train-and-benchmark run (the Prefect UI form)."""
 
     systems: list[SystemName] = Field(["atvgnet"], min_length=1, description="registered systems to train and rank")
-    dataset: DatasetName = Field("grid", description="dataset to build, train and test on")
+    dataset: DatasetName = Field("grid", description="dataset to build and train on (and test on, "
+                                                        "without test_dataset)")
     raw_root: Path | None = Field(None, description="raw dataset root in its official layout; default: the GRID "
                                                     "clips bundled with talkface (dataset grid only)")
     data_root: Path = Field(Path("data"), description="stores, mlflow.db, mlartifacts and run outputs")
@@ -55,16 +62,28 @@ class BenchmarkParams(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict, description='stage settings per system as dotted keys, '
                                       'e.g. {"atvgnet.vgnet.batch_size": 2}; applied after `settings`')
     sync_model: Path | None = Field(None, description="SyncNet checkpoint or syncnet_v2.model for AV offset and "
-                                                      "confidence (none: one is trained on the store, sync_steps)")
-    sync_steps: int = Field(500, ge=0, description="without sync_model: SyncNet steps trained on the store first, "
-                                                   "shared by every system (0: AV offset and confidence not scored)")
+                                                      "confidence (none: one is trained, sync_steps)")
+    sync_steps: int = Field(500, ge=0, description="without sync_model: SyncNet steps trained first on the store "
+                                                   "tested on, shared by every system (0: AV offset and confidence "
+                                                   "not scored)")
     reader_model: Path | None = Field(None, description="lip reader checkpoint for WER (GRID; none: one is "
-                                                        "trained on the store, reader_steps)")
-    reader_steps: int = Field(300, ge=0, description="GRID without reader_model: lip reader steps trained on the "
-                                                     "store first, shared by every system (0: WER not scored)")
+                                                        "trained, reader_steps)")
+    reader_steps: int = Field(300, ge=0, description="testing on GRID without reader_model: lip reader steps trained "
+                                                     "first on the store tested on, shared by every system (0: WER "
+                                                     "not scored)")
     seed: int = Field(0, description="training seed of every stage")
+    test_dataset: DatasetName | None = Field(  # type: ignore[valid-type]
+        None, description="a cross-dataset benchmark: train on `dataset`, score on this dataset's test split (e.g. "
+                          "dataset lrw, test_dataset grid as Zheng et al. 2020); none: `dataset`'s own test split")
+    test_raw_root: Path | None = Field(None, description="raw root of test_dataset in its official layout; default: "
+                                                         "the bundled GRID clips (test_dataset grid only)")
     workers: int = Field(1, ge=1, description="parallel shard builders")
     experiment: str = Field("talkface", description="MLflow experiment")
+
+    @property
+    def tested_on(self) -> str:
+        """The dataset whose test split is scored: `test_dataset`, or `dataset` itself."""
+        return self.test_dataset or self.dataset
 
     @field_validator("systems")
     @classmethod
@@ -72,6 +91,14 @@ class BenchmarkParams(BaseModel):
         if len(set(systems)) != len(systems):
             raise ValueError(f"a system is listed twice: {systems}")
         return systems
+
+    @model_validator(mode="after")
+    def _test_raw_root_of_test_dataset(self) -> "BenchmarkParams":
+        if self.test_raw_root is not None and self.test_dataset is None:
+            raise ValueError("test_raw_root is the raw root of test_dataset: give test_dataset too")
+        if self.test_raw_root is None and self.test_dataset not in (None, "grid"):
+            raise ValueError(f"test_dataset {self.test_dataset} needs test_raw_root: the bundled clips are GRID's")
+        return self
 
     @model_validator(mode="after")
     def _settings_of_benchmarked_systems(self) -> "BenchmarkParams":
@@ -127,76 +154,103 @@ def require_test_clips(store_dir: Path, dataset: str) -> None:
 
 @flow(name="train_and_benchmark")
 def train_and_benchmark(params: BenchmarkParams) -> dict:
-    """Build → SyncNet → per system: train, evaluate → leaderboard. Returns {"run_id" (the parent), "tracking_uri",
-    "store", "systems": {system: {"run_id", "train_run_id", "evaluate_run_id", "model_uri", "stages", "metrics"}},
-    "sync_model", "summary" (markdown)}."""
+    """Build → SyncNet → per system: train, evaluate → leaderboard. With `test_dataset`: build the test store too
+    (its test split must hold ok clips), train the systems on the train store, the experts and the scores on the
+    test store. Returns {"run_id" (the parent), "tracking_uri", "store" (trained on), "test_store" (scored on; the
+    same store without test_dataset), "systems": {system: {"run_id", "train_run_id", "evaluate_run_id",
+    "model_uri", "stages", "metrics"}}, "sync_model", "reader_model", "summary" (markdown)}."""
     log = get_run_logger()
     data_root = params.data_root.resolve()
     if params.raw_root is None and params.dataset != "grid":
         raise ValueError(f"dataset {params.dataset} needs raw_root: the bundled clips are GRID's")
-    raw_root = params.raw_root or BUNDLED_GRID
-    store_dir = Path(build_dataset(BuildParams(dataset=params.dataset, raw_root=raw_root, data_root=data_root,
-                                               workers=params.workers)))
-    card = store.read_card(store_dir)
-    require_test_clips(store_dir, params.dataset)
-    uri, run_id, _ = tracking.open_run(data_root, params.experiment, None,
-                                       f"benchmark-{'+'.join(params.systems)}-{params.dataset}",
-                                       {"flow": "train_and_benchmark", "systems": ",".join(params.systems),
-                                        "dataset": params.dataset})
+    cross = params.test_dataset is not None
+    if cross:  # the test store first: an empty test split stops the run before the (larger) train store is built
+        test_store = _build_store(params.test_dataset, params.test_raw_root or BUNDLED_GRID, params, data_root)
+        require_test_clips(test_store, params.test_dataset)
+        store_dir = _build_store(params.dataset, params.raw_root or BUNDLED_GRID, params, data_root)
+    else:
+        store_dir = test_store = _build_store(params.dataset, params.raw_root or BUNDLED_GRID, params, data_root)
+        require_test_clips(store_dir, params.dataset)
+    card, test_card = store.read_card(store_dir), store.read_card(test_store)
+    tags = {"flow": "train_and_benchmark", "systems": ",".join(params.systems), "dataset": params.dataset}
+    name = f"benchmark-{'+'.join(params.systems)}-{params.dataset}"
+    if cross:
+        tags["test_dataset"] = params.test_dataset
+        name += f"-to-{params.test_dataset}"
+    uri, run_id, _ = tracking.open_run(data_root, params.experiment, None, name, tags)
     client = MlflowClient(uri)
     results: dict[str, dict] = {}
     try:
-        tracking.log_store_input(client, run_id, store_dir, card, "benchmark")
+        stores = [Param("store_version", card["version"]), Param("store_clips_ok", str(card["counts"]["ok"]))]
+        if cross:
+            tracking.log_store_input(client, run_id, store_dir, card, "train")
+            tracking.log_store_input(client, run_id, test_store, test_card, "test")
+            stores += [Param("test_store_version", test_card["version"]),
+                       Param("test_store_clips_ok", str(test_card["counts"]["ok"]))]
+        else:
+            tracking.log_store_input(client, run_id, store_dir, card, "benchmark")
         client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in sorted(params.model_dump().items())]
-                         + [Param("store_version", card["version"]),
-                            Param("store_clips_ok", str(card["counts"]["ok"]))])
+                         + stores)
         common = dict(store=store_dir, data_root=data_root, preset=params.preset, steps=params.steps,
                       experiment=params.experiment)
+        experts = {**common, "store": test_store}  # the experts measure the data scored: the test store's
         sync_model = params.sync_model
         if sync_model is None and params.sync_steps:
-            synced = train(TrainParams(system="syncnet", **{**common, "steps": params.sync_steps},
+            synced = train(TrainParams(system="syncnet", **{**experts, "steps": params.sync_steps},
                                        overrides={"syncnet.seed": params.seed}, parent_run_id=run_id))
             sync_model = Path(synced["checkpoint"])
         reader_model = params.reader_model
-        if reader_model is None and params.reader_steps and params.dataset == "grid":
-            read = train(TrainParams(system="lipreader", **{**common, "steps": params.reader_steps},
+        if reader_model is None and params.reader_steps and params.tested_on == "grid":
+            read = train(TrainParams(system="lipreader", **{**experts, "steps": params.reader_steps},
                                      overrides={"lipreader.seed": params.seed}, parent_run_id=run_id))
             reader_model = Path(read["checkpoint"])
         for system in params.systems:
-            results[system] = benchmark_system(system, params, common, sync_model, reader_model, data_root, run_id)
+            results[system] = benchmark_system(system, params, common, test_store, sync_model, reader_model,
+                                               data_root, run_id)
         now = int(time.time() * 1000)
-        client.log_batch(run_id, metrics=[Metric(f"test/{params.dataset}/{system}/{k}", float(v), now, 0)
+        client.log_batch(run_id, metrics=[Metric(f"test/{params.tested_on}/{system}/{k}", float(v), now, 0)
                                           for system, r in results.items() for k, v in r["metrics"].items()])
-        summary = render_summary(params, card, run_id, results)
+        summary = render_summary(params, card, run_id, results, test_card if cross else None)
         client.log_text(run_id, summary, "leaderboard.md")
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id)
+    on = f"trained on {params.dataset}, tested on {params.test_dataset}" if cross else f"on {params.dataset}"
     create_markdown_artifact(key="benchmark", markdown=summary,
-                             description=f"{', '.join(params.systems)} on {params.dataset}: the leaderboard")
+                             description=f"{', '.join(params.systems)} {on}: the leaderboard")
     log.info("benchmark done: MLflow run %s", run_id)
-    return {"run_id": run_id, "tracking_uri": uri, "store": str(store_dir), "systems": results,
-            "sync_model": str(sync_model) if sync_model else None,
+    return {"run_id": run_id, "tracking_uri": uri, "store": str(store_dir), "test_store": str(test_store),
+            "systems": results, "sync_model": str(sync_model) if sync_model else None,
             "reader_model": str(reader_model) if reader_model else None, "summary": summary}
 
 
-def benchmark_system(system: str, params: BenchmarkParams, common: dict, sync_model: Path | None,
+def _build_store(dataset: str, raw_root: Path, params: BenchmarkParams, data_root: Path) -> Path:
+    """The store of `dataset` built from `raw_root` with the build's default crops (reused when unchanged)."""
+    return Path(build_dataset(BuildParams(dataset=dataset, raw_root=raw_root, data_root=data_root,
+                                          workers=params.workers)))
+
+
+def benchmark_system(system: str, params: BenchmarkParams, common: dict, test_store: Path, sync_model: Path | None,
                      reader_model: Path | None, data_root: Path, parent_run_id: str) -> dict:
-    """One system's nested run: train (registered as `<system>`), then evaluate the registered version."""
-    uri, system_run, _ = tracking.open_run(data_root, params.experiment, None, system,
-                                           {"system": system, "dataset": params.dataset}, parent_run_id=parent_run_id)
+    """One system's nested run: train on `common["store"]` (registered as `<system>`), then evaluate the registered
+    version on `test_store`'s test split."""
+    tags = {"system": system, "dataset": params.dataset}
+    if params.test_dataset is not None:
+        tags["test_dataset"] = params.test_dataset
+    uri, system_run, _ = tracking.open_run(data_root, params.experiment, None, system, tags,
+                                           parent_run_id=parent_run_id)
     client = MlflowClient(uri)
     try:
         trained = train(TrainParams(system=system, **common, settings=params.system_settings(system),
                                     overrides=params.system_overrides(system),
                                     parent_run_id=system_run))
-        scored = evaluate(EvaluateParams(model_uri=trained["model_version_uri"], store=common["store"], split="test",
+        scored = evaluate(EvaluateParams(model_uri=trained["model_version_uri"], store=test_store, split="test",
                                          data_root=data_root, sync_model=sync_model, reader_model=reader_model,
                                          experiment=params.experiment,
                                          parent_run_id=system_run))
         now = int(time.time() * 1000)
-        client.log_batch(system_run, metrics=[Metric(f"test/{params.dataset}/{k}", float(v), now, 0)
+        client.log_batch(system_run, metrics=[Metric(f"test/{params.tested_on}/{k}", float(v), now, 0)
                                               for k, v in scored["metrics"].items()])
     except BaseException:
         client.set_terminated(system_run, "FAILED")
@@ -206,14 +260,30 @@ def benchmark_system(system: str, params: BenchmarkParams, common: dict, sync_mo
             "model_uri": trained["model_version_uri"], "stages": trained["stages"], "metrics": scored["metrics"]}
 
 
-def render_summary(params: BenchmarkParams, card: dict, run_id: str, results: dict[str, dict]) -> str:
-    """The benchmark's markdown: what ran, the leaderboard beside the published numbers, per-system details."""
+def render_summary(params: BenchmarkParams, card: dict, run_id: str, results: dict[str, dict],
+                   test_card: dict | None = None) -> str:
+    """The benchmark's markdown: what ran, the leaderboard beside the published numbers, per-system details.
+    card: the store trained on; test_card: the store tested on, when it is another (`test_dataset`)."""
     first = next(iter(results.values()))["metrics"]
-    lines = [f"# Benchmark on {params.dataset} (store `{card['version']}`)\n",
-             f"MLflow run `{run_id}`. Test split: {int(first['n_clips'])} clips, {int(first['n_frames'])} frames. "
-             "LMD is in pixels of this store's 128-px aligned crops.\n",
-             "## Leaderboard beside the published numbers\n",
-             published.leaderboard_markdown({s: r["metrics"] for s, r in results.items()}, params.dataset)]
+    # the published numbers are the tested dataset's; tasks.published titles a paper's column trained on another
+    # dataset ("(trained on LRW)": Zheng et al. 2020, Tab. III) and notes under a paper table trained otherwise
+    tested = params.tested_on
+    if test_card is None:
+        lines = [f"# Benchmark on {params.dataset} (store `{card['version']}`)\n"]
+        scored_on = "this store's"
+    else:
+        kind = "a cross-dataset benchmark" if params.test_dataset != params.dataset else "a cross-store benchmark"
+        lines = [f"# Trained on {params.dataset} (store `{card['version']}`), tested on {tested} "
+                 f"(store `{test_card['version']}`) — {kind}\n",
+                 f"Every system trained on the {params.dataset} store and was scored on the {tested} store's test "
+                 f"split. The experts measure the test data: {_experts(params)}. The published numbers beside "
+                 f"them are the papers' on {tested}, each trained on {tested} unless its title names another "
+                 "dataset (a cross-dataset result, as Zheng et al. 2020's Tab. III: GRID, trained on LRW).\n"]
+        scored_on = "the test store's"
+    lines += [f"MLflow run `{run_id}`. Test split: {int(first['n_clips'])} clips, {int(first['n_frames'])} frames. "
+              f"LMD is in pixels of {scored_on} 128-px aligned crops.\n",
+              "## Leaderboard beside the published numbers\n",
+              published.leaderboard_markdown({s: r["metrics"] for s, r in results.items()}, tested)]
     for system, r in results.items():
         m = r["metrics"]
         stages = ", ".join(f"{name} {s['step']} steps (final loss {s['final_loss']:.4f})"
@@ -239,10 +309,23 @@ def render_summary(params: BenchmarkParams, card: dict, run_id: str, results: di
             facts.append("AV offset and confidence need a sync model (`sync_model` or `sync_steps`).")
         lines.append(f"\n### {system}\n\nModel `{r['model_uri']}`, MLflow run `{r['run_id']}`: {stages}. "
                      + " ".join(facts) + "\n")
-        tables = published.tables_markdown(system, m, params.dataset)
+        tables = published.tables_markdown(system, m, tested, trained_on=params.dataset)
         if tables:
             lines.append(f"Beside the paper's own tables:\n\n{tables}")
     return "\n".join(lines)
+
+
+def _experts(params: BenchmarkParams) -> str:
+    """Where a cross-dataset run's SyncNet and lip reader came from, as a clause of the summary."""
+    on = f"trained on the {params.tested_on} store"
+    sync = ("SyncNet is the given sync_model" if params.sync_model else
+            f"SyncNet {on} ({params.sync_steps} steps)" if params.sync_steps else
+            "no SyncNet (sync_steps 0: AV offset and confidence not scored)")
+    reader = ("the lip reader is the given reader_model" if params.reader_model else
+              "no lip reader (WER on GRID only)" if params.tested_on != "grid" else
+              f"the lip reader {on} ({params.reader_steps} steps)" if params.reader_steps else
+              "no lip reader (reader_steps 0: WER not scored)")
+    return f"{sync}; {reader}"
 
 
 if __name__ == "__main__":

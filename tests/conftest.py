@@ -13,6 +13,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "grid"
+SHARED = ROOT.parent / "shared" / "data" / "samples"  # real clips of the other datasets; absent in some clones
+LRW_FACE = SHARED / "lrw" / "ABOUT_00001_00001.jpg"
+LRW_SPEECH = SHARED / "tcd_timit" / "01M" / "straightcam" / "sa1.wav"
+# the `lrw_raw` fixture's clips: (word, split, number) → Duration seconds written in the .txt
+LRW_CLIPS = {("ABOUT", "train", 1): 0.32, ("ABOUT", "test", 1): 0.39,
+             ("ABSOLUTELY", "train", 2): 0.56, ("ABSOLUTELY", "test", 3): 0.5}
+LRW_BROKEN = ("ABOUT", "train", 7)  # its .txt has no Duration line
+LRW_TILTED = ("ABSOLUTELY", "val", 4)  # the same face rolled by 20° in the image: not near-frontal
 
 # Before anything imports Prefect: an isolated Prefect home, and no usage reporting.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="talkface-prefect-")
@@ -124,3 +132,49 @@ def train_small(store_dir: Path, out_dir: Path, system: str, stage: str, inputs:
     s = get_stage(system, stage)
     return train_stage(system, s, s.Config.preset("small", **fields), store_dir, out_dir, Devices(accelerator="cpu"),
                        inputs=inputs)
+
+
+def lrw_txt(word: str, duration: float) -> str:
+    """A fixture .txt in the official LRW metadata format."""
+    return f"Text: {word}\nConf: 0.9\nDuration: {duration} seconds\n"
+
+
+def _ffmpeg(stream) -> None:
+    from tasks import media
+
+    stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error").run(
+        cmd=media.ffmpeg_exe(), overwrite_output=True, capture_stdout=True, capture_stderr=True)
+
+
+@pytest.fixture(scope="session")
+def lrw_raw(tmp_path_factory) -> Path:
+    """A fixture LRW raw root in the exact official layout, `lipread_mp4/<WORD>/{train,test,val}/<WORD>_<NNNNN>.
+    {mp4,txt}` (LRW has no public video: BBC material). Each .mp4 is the real LRW still frame (`LRW_FACE`, 256×256)
+    looped for 29 frames at 25 fps with a slow crop drift so the frames differ, muxed with 1.16 s of real speech
+    (`LRW_SPEECH`); each .txt in the official format. The clips: `LRW_CLIPS` (ok), `LRW_BROKEN` (no Duration line),
+    `LRW_TILTED` (the frame rotated by 20°, for the near-frontal filter). Fixtures, not LRW clips. Shared by the
+    session: copy it before changing it. Skipped when a clone has no ../shared samples."""
+    import ffmpeg
+
+    if not (LRW_FACE.is_file() and LRW_SPEECH.is_file()):
+        pytest.skip(f"shared samples missing: {LRW_FACE} or {LRW_SPEECH} (a clone without ../shared)")
+    root = tmp_path_factory.mktemp("lrw-fixture")
+    template = root / "template.mp4"
+    video = (ffmpeg.input(str(LRW_FACE), loop=1, framerate=25).video
+             .filter("crop", 240, 240, "n/2", "n/2").filter("scale", 256, 256))
+    audio = ffmpeg.input(str(LRW_SPEECH), ss=0.4, t=1.16).audio
+    _ffmpeg(ffmpeg.output(video, audio, str(template), vframes=29, t=1.16, vcodec="libx264", pix_fmt="yuv420p",
+                          acodec="aac", ar=16000, ac=1, r=25))
+    tilted = root / "tilted.mp4"
+    source = ffmpeg.input(str(template))
+    _ffmpeg(ffmpeg.output(source.video.filter("rotate", "20*PI/180", fillcolor="gray"), source.audio, str(tilted),
+                          vcodec="libx264", pix_fmt="yuv420p", acodec="copy"))
+    for (word, split, num), duration in {**LRW_CLIPS, LRW_BROKEN: None, LRW_TILTED: 0.5}.items():
+        d = root / "lipread_mp4" / word / split
+        d.mkdir(parents=True, exist_ok=True)
+        name = f"{word}_{num:05d}"
+        (d / f"{name}.mp4").write_bytes((tilted if (word, split, num) == LRW_TILTED else template).read_bytes())
+        (d / f"{name}.txt").write_text(lrw_txt(word, duration) if duration else f"Text: {word}\nConf: 0.9\n")
+    template.unlink()
+    tilted.unlink()
+    return root

@@ -1,6 +1,6 @@
-"""The main job end to end, as a user runs it: `talkface benchmark` on the bundled clips (ATVGnet, the lip GAN and
-Vougioukas et al. 2019, WER by the shared lip reader, tiny CPU training; then `talkface generate --system lipgan`
-and `--system sda` from what it registered), checked in MLflow: one
+"""The main job end to end, as a user runs it: `talkface benchmark` on the bundled clips (ATVGnet, the lip GAN,
+Vougioukas et al. 2019 and Zheng et al. 2020, WER by the shared lip reader, tiny CPU training; then `talkface
+generate --system lipgan`, `--system sda` and `--system zheng` from what it registered), checked in MLflow: one
 parent run with the training and evaluation nested under it, the store as its input dataset, every metric,
 side-by-side sample videos, the comparison with the published numbers. (The "atnet" variant runs through the served
 one-click deployment in test_serve.py.)"""
@@ -21,12 +21,14 @@ from tests.conftest import ROOT, talkface
 
 def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     data_root = tmp_path / "data root"
-    result = talkface("benchmark", "--data-root", data_root, "--systems", "atvgnet,lipgan,sda", "--dataset", "grid",
+    result = talkface("benchmark", "--data-root", data_root, "--systems", "atvgnet,lipgan,sda,zheng", "--dataset", "grid",
                       "--preset", "small", "--set", "atvgnet.atnet.steps=40", "--set", "atvgnet.vgnet.steps=6",
                       "--set", "atvgnet.vgnet.batch_size=2", "--set", "lipgan.flownet.steps=3",
                       "--set", "lipgan.perceptual.steps=3", "--set", "lipgan.lipgan.steps=4",
                       "--set", "lipgan.lipgan.batch_size=2", "--set", "sda.sda.steps=3", "--set",
-                      "sda.sda.max_frames=16", "--sync-steps", "10", "--reader-steps", "10")
+                      "sda.sda.max_frames=16", "--set", "zheng.word.steps=5", "--set", "zheng.mi.steps=5",
+                      "--set", "zheng.a2l.steps=3", "--set", "zheng.l2f.steps=3", "--set", "zheng.l2f.batch_size=2",
+                      "--sync-steps", "10", "--reader-steps", "10")
     assert result.returncode == 0, result.stderr[-4000:]
     run_id = re.search(r"MLflow run: ([0-9a-f]{32})", result.stdout).group(1)
     assert "mlflow ui --backend-store-uri sqlite:///" in result.stdout and "127.0.0.1" in result.stdout
@@ -36,7 +38,7 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     client = MlflowClient(tracking.tracking_uri(data_root))
     parent = client.get_run(run_id)
     assert parent.info.status == "FINISHED"
-    assert parent.data.params["systems"] == "['atvgnet', 'lipgan', 'sda']" and "atvgnet.atnet.steps" in parent.data.params["overrides"]
+    assert parent.data.params["systems"] == "['atvgnet', 'lipgan', 'sda', 'zheng']" and "atvgnet.atnet.steps" in parent.data.params["overrides"]
     store_version = parent.data.params["store_version"]
     [dataset] = parent.inputs.dataset_inputs
     assert dataset.dataset.name == f"grid-{store_version}" and dataset.dataset.digest == store_version
@@ -53,10 +55,10 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
             [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")}
 
     nested = children(run_id)  # a run per system, and the shared SyncNet and lip reader trainings
-    assert set(nested) == {"atvgnet", "lipgan", "sda", "syncnet-grid", "lipreader-grid"}
+    assert set(nested) == {"atvgnet", "lipgan", "sda", "zheng", "syncnet-grid", "lipreader-grid"}
     assert [m.step for m in client.get_metric_history(nested["lipreader-grid"].info.run_id,
                                                       "train/lipreader/loss")] == list(range(1, 11))
-    for system in ("atvgnet", "lipgan", "sda"):  # WER of every system and of the real test videos, one reader
+    for system in ("atvgnet", "lipgan", "sda", "zheng"):  # WER of every system and of the real video, one reader
         scores = {k.removeprefix(f"test/grid/{system}/"): v for k, v in parent.data.metrics.items()
                   if f"/{system}/" in k}
         assert {"wer", "wer_snapped", "wer_real", "wer_snapped_real"} <= set(scores), system
@@ -112,6 +114,18 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     assert sda["n_frames"] == 75 and 5 < sda["psnr"] < 60 and "acd" in sda and "blinks_per_s" in sda
     assert "| WER (%) |" in comparison
 
+    # Zheng et al. 2020: four stages in order, the detector's held-out accuracy, A2L's LMD beside AT-net's
+    zheng = {k.removeprefix("test/grid/zheng/"): v for k, v in parent.data.metrics.items() if "/zheng/" in k}
+    assert zheng["n_frames"] == 75 and 0 < zheng["lmd"] < 20 and 0 < zheng["lmd_a2l"] < 20 and "acd" in zheng
+    assert 0 < m["lmd_a2l"] < 20 and zheng["n_clips_frontal"] + zheng["n_clips_profile"] <= 1
+    zheng_trained = children(nested["zheng"].info.run_id)["zheng-grid"]
+    assert {a.path for a in client.list_artifacts(zheng_trained.info.run_id, "checkpoints")} == {
+        "checkpoints/word-step000005.pt", "checkpoints/mi-step000005.pt", "checkpoints/a2l-step000003.pt",
+        "checkpoints/l2f-step000003.pt"}
+    assert 0 <= zheng_trained.data.metrics["eval/word/test/accuracy"] <= 1
+    assert "Zheng et al. 2020, Tab. III (GRID, trained on LRW)" in comparison
+    assert "| LMD of the predicted landmarks (A2L, AT-net) |" in comparison
+
     photo = tmp_path / "photo.png"
     frame = media.decode(ROOT / "samples" / "grid" / "s1" / "bbaf2n.mpg").frames[10]
     cv2.imwrite(str(photo), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -128,6 +142,12 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
                          "--out", out, "--system", "sda", "--data-root", data_root)
     assert generated.returncode == 0, generated.stderr[-3000:]
     assert "75 frames, 360x288, 3.00 s at 25 fps" in generated.stdout  # the 128×96 face pasted into the photo
+    out = tmp_path / "zheng.mp4"
+    generated = talkface("generate", "--image", photo, "--audio", ROOT / "samples" / "grid" / "s1" / "lwik8n.mpg",
+                         "--out", out, "--system", "zheng", "--data-root", data_root)
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    assert "75 frames, 360x288, 3.00 s at 25 fps" in generated.stdout
+    assert media.decode(out).frames.shape == (75, 288, 360, 3)
 
 
 def test_a_dataset_whose_test_split_is_empty_stops_before_training(tmp_path):

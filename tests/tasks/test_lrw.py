@@ -1,70 +1,26 @@
-"""LRW adapter and build on FIXTURES in the exact official LRW layout.
-
-LRW has no public video (BBC material, not redistributable), so the module fixture builds a tiny raw root with
-ffmpeg: `lipread_mp4/<WORD>/{train,test}/<WORD>_<NNNNN>.{mp4,txt}`, each .mp4 the real LRW still frame
-(`../shared/data/samples/lrw/ABOUT_00001_00001.jpg`, 256×256) looped for 29 frames at 25 fps with a slow crop drift
-so the frames differ, muxed with 1.16 s of real speech (TCD-TIMIT `01M/straightcam/sa1.wav`); each .txt in the
-official format ("Text:", "Conf:", "Duration: … seconds"). One clip shows the frame rotated by 20° (a rolled head)
-for the near-frontal filter. These are fixtures, not LRW clips. Skipped when a clone has no shared samples.
+"""LRW adapter and build on FIXTURES in the exact official LRW layout: the session fixture `lrw_raw`
+(tests/conftest.py) builds a tiny raw root with ffmpeg from the real LRW still frame and real speech, in the official
+`lipread_mp4/<WORD>/{train,test}/<WORD>_<NNNNN>.{mp4,txt}` layout (29 frames at 25 fps, .txt in the official format;
+one clip rolled by 20° for the near-frontal filter). These are fixtures, not LRW clips. Skipped when a clone has no
+shared samples.
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import ffmpeg
 import pandas as pd
 import pytest
 
 from storage import manifest, shards, store
-from tasks import media
 from tasks.datasets import lrw
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "samples"
-FACE = SHARED / "lrw" / "ABOUT_00001_00001.jpg"
-SPEECH = SHARED / "tcd_timit" / "01M" / "straightcam" / "sa1.wav"
-# (word, split, number) → Duration seconds written in the fixture .txt
-FIXTURE_CLIPS = {("ABOUT", "train", 1): 0.32, ("ABOUT", "test", 1): 0.39,
-                 ("ABSOLUTELY", "train", 2): 0.56, ("ABSOLUTELY", "test", 3): 0.5}
-BROKEN = ("ABOUT", "train", 7)  # its .txt has no Duration line
-TILTED = ("ABSOLUTELY", "val", 4)  # the same face rolled by 20° in the image: not near-frontal
-
-
-def txt(word: str, duration: float) -> str:
-    """A fixture .txt in the official LRW metadata format."""
-    return f"Text: {word}\nConf: 0.9\nDuration: {duration} seconds\n"
-
-
-def run_ffmpeg(stream) -> None:
-    stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error").run(
-        cmd=media.ffmpeg_exe(), overwrite_output=True, capture_stdout=True, capture_stderr=True)
+from tests.conftest import LRW_BROKEN as BROKEN, LRW_CLIPS as FIXTURE_CLIPS, LRW_TILTED as TILTED, lrw_txt as txt
 
 
 @pytest.fixture(scope="module")
-def raw(tmp_path_factory) -> Path:
-    """Fixture LRW raw root (official layout) built with ffmpeg from the real still frame and real speech."""
-    if not (FACE.is_file() and SPEECH.is_file()):
-        pytest.skip(f"shared samples missing: {FACE} or {SPEECH} (a clone without ../shared)")
-    root = tmp_path_factory.mktemp("lrw-fixture")
-    template = root / "template.mp4"
-    video = (ffmpeg.input(str(FACE), loop=1, framerate=25).video
-             .filter("crop", 240, 240, "n/2", "n/2").filter("scale", 256, 256))
-    audio = ffmpeg.input(str(SPEECH), ss=0.4, t=1.16).audio
-    run_ffmpeg(ffmpeg.output(video, audio, str(template), vframes=29, t=1.16, vcodec="libx264", pix_fmt="yuv420p",
-                             acodec="aac", ar=16000, ac=1, r=25))
-    tilted = root / "tilted.mp4"
-    source = ffmpeg.input(str(template))
-    run_ffmpeg(ffmpeg.output(source.video.filter("rotate", "20*PI/180", fillcolor="gray"), source.audio, str(tilted),
-                             vcodec="libx264", pix_fmt="yuv420p", acodec="copy"))
-    for (word, split, num), duration in {**FIXTURE_CLIPS, BROKEN: None, TILTED: 0.5}.items():
-        d = root / "lipread_mp4" / word / split
-        d.mkdir(parents=True, exist_ok=True)
-        name = f"{word}_{num:05d}"
-        (d / f"{name}.mp4").write_bytes((tilted if (word, split, num) == TILTED else template).read_bytes())
-        (d / f"{name}.txt").write_text(txt(word, duration) if duration else f"Text: {word}\nConf: 0.9\n")
-    template.unlink()
-    tilted.unlink()
-    return root
+def raw(lrw_raw) -> Path:
+    """The session's fixture LRW raw root (`tests.conftest.lrw_raw`); a test that changes it copies it first."""
+    return lrw_raw
 
 
 def test_word_span_is_centred():
