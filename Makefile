@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-cpbd benchmark-ddp clean
+.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-cpbd benchmark-zheng benchmark-zheng-grid benchmark-ddp clean
 
 demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, log to MLflow
 	$(BIN)/talkface benchmark --data-root $(DATA)
@@ -33,6 +33,12 @@ benchmark-lipgan: install  ## lip GAN parameters, training samples/s of its 3 st
 
 benchmark-sda: install  ## Vougioukas et al. 2019: parameters, training samples/s, inference frames/s (CPU; GPU when present)
 	$(BIN)/python benchmarks/sda_speed.py --data-root $(DATA)/bench
+
+benchmark-zheng: install  ## Zheng et al. 2020: parameters, training samples/s of its four stages, inference frames/s (CPU; GPU when present)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/zheng_speed.py --data-root $(DATA)/bench
+
+benchmark-zheng-grid: install  ## Zheng's word accuracy and A2L LMD on held-out s1 sentences beside AT-net (shared corpus; about 15 min on CPU)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/zheng_grid.py --data-root $(DATA)/bench-s1
 
 benchmark-lipreader: install  ## the lip reader's WER on s1 sentences it never trained on (shared corpus; about 15 min on CPU)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/lipreader_wer.py --data-root $(DATA)/bench-s1

@@ -112,7 +112,8 @@ def landmark_distances(a2l_checkpoints: dict[str, Path], atnet_checkpoint: Path,
             sums[f"A2L {label}"] += n * lmd(predict_landmarks(a2l, true[0], audio, n, subset), true)
         at = atnet_scores(atnet, pca, true, reader.mfcc(row))
         for key, label in (("lmd_mouth", "AT-net"), ("lmd_mouth_boost", "AT-net, boost ω"),
-                           ("lmd_mouth_static", "first frame repeated"), ("lmd_mouth_pca_ceiling", "AT-net PCA ceiling")):
+                           ("lmd_mouth_static", "first frame repeated"),
+                           ("lmd_mouth_pca_ceiling", "AT-net PCA ceiling")):
             sums[label] += n * at[key]
         frames += n
     return {label: total / frames for label, total in sums.items()}

@@ -99,9 +99,9 @@ class PublishedTable:
 
     system: the registry name; title: what the paper calls it; dataset: talkface's dataset name ("ldc": the paper's
     LDC set, no adapter of ours), the one its rows were tested on; trained_on: the dataset its models were trained
-    on when that is another (a cross-dataset table; None: the same); metrics: METRICS keys, the table's columns in the paper's order; rows: {label:
-    {metric: value}} in the paper's order, values as the paper prints them (a missing value printed as "–", inf as
-    "∞"); real: the table measures real videos, so the run's row is its real-frame scores (`<metric>_real`);
+    on when that is another (a cross-dataset table; None: the same); metrics: METRICS keys, the table's columns in
+    the paper's order; rows: {label: {metric: value}} in the paper's order, values as the paper prints them (a
+    missing value printed as "–", inf as "∞"); real: the table measures real videos, so the run's row is its real-frame scores (`<metric>_real`);
     headers: column titles other than METRICS' (metric -> title); notes: lines printed under the table."""
 
     system: str

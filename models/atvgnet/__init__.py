@@ -15,7 +15,8 @@ SYSTEM = System(
           "CVPR 2019",
     stages=(ATNetStage(), VGNetStage()),
     crop=FACE,
-    metrics=frozenset({"psnr", "ssim", "lmd", "lmd_a2l", "cpbd", "acd", "blinks_per_s", "av_offset", "av_confidence", "wer"}),
+    metrics=frozenset({"psnr", "ssim", "lmd", "lmd_a2l", "cpbd", "acd", "blinks_per_s", "av_offset", "av_confidence",
+                       "wer"}),
     generator=ATVGnetGenerator,
 )
 

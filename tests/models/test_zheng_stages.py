@@ -6,6 +6,7 @@ generated clip as long as its audio."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +16,8 @@ from torch.utils.data import default_collate
 from models.zheng import landmarks as zl
 from models.zheng.data import T_WORD, FrameDataset, WordWindowDataset, word_windows
 from models.zheng.generator import ZhengGenerator
-from models.zheng.stages import (GRID_WORDS, A2LStage, L2FStage, MIStage, WordStage, estimator_inputs, pair_scores,
-                                 rec_loss, render_inputs)
+from models.zheng.stages import (GRID_WORDS, A2LLossConfig, A2LStage, L2FLossConfig, L2FStage, MIStage, WordStage,
+                                 estimator_inputs, pair_scores, rec_loss, render_inputs)
 from storage.dataset import ClipReader, ok_clips
 from tasks.training import build_frozen, frozen_inputs
 from tests.conftest import train_small
@@ -135,7 +136,7 @@ def test_a2l_trains_through_a_frozen_detector_and_estimator(trained, grid_store)
 def test_each_tab4_switch_changes_what_a2l_trains(trained, grid_store):
     stage = A2LStage()
     inputs = {"word": trained["word"].last_checkpoint, "mi": trained["mi"].last_checkpoint}
-    rows = {(wd, tr): stage.Config.preset("small", batch_size=4, loss=stage.Config().loss.__class__(
+    rows = {(wd, tr): stage.Config.preset("small", batch_size=4, loss=A2LLossConfig(
         use_word_detector=wd, use_temporal_residual=tr)) for wd in (False, True) for tr in (False, True)}
     torch.manual_seed(0)
     batch = batch_of(stage.dataset(grid_store, "train", rows[True, True]))
@@ -147,7 +148,7 @@ def test_each_tab4_switch_changes_what_a2l_trains(trained, grid_store):
         assert set(out.losses) == {"rec", "loss"} | ({"wd"} if wd else set()) | ({"tr"} if tr else set())
         expected = out.losses["rec"] + 0.1 * out.losses.get("wd", 0) + 0.1 * out.losses.get("tr", 0)
         assert math.isclose(out.losses["loss"], expected, rel_tol=1e-5)
-    dv = stage.Config.preset("small", loss=stage.Config().loss.__class__(tr_form="dv"))
+    dv = stage.Config.preset("small", loss=A2LLossConfig(tr_form="dv"))
     modules = {**stage.modules(dv), **build_frozen(stage, dv, frozen_inputs("zheng", stage, dv, inputs))}
     assert stage.step(modules, stage.optimizers(dv, modules), batch, dv, NoFabric()).losses["tr"] != \
         stage.step(modules, stage.optimizers(dv, modules), batch, rows[True, True], NoFabric()).losses["tr"]
@@ -156,14 +157,14 @@ def test_each_tab4_switch_changes_what_a2l_trains(trained, grid_store):
 def test_a_landmark_subset_hides_its_points_from_a2l_and_l2f(grid_store):
     stage = A2LStage()
     cfg = stage.Config.preset("small", landmark_subset="no_upper_lip",
-                              loss=stage.Config().loss.__class__(use_word_detector=False,
-                                                                 use_temporal_residual=False))
+                              loss=A2LLossConfig(use_word_detector=False, use_temporal_residual=False))
     dropped = ~zl.subset_mask("no_upper_lip")
     batch = batch_of(stage.dataset(grid_store, "train", cfg))
     changed = {k: v.clone() for k, v in batch.items()}
     flat = np.repeat(dropped, 2)
     changed["reference"][:, flat] += 0.3  # the reference's dropped points: the model never sees them
     changed["landmarks"][:, :, flat] += 0.3  # the targets' dropped points: no loss on them
+
     def step(batch):
         torch.manual_seed(0)
         modules = stage.modules(cfg)
@@ -186,7 +187,7 @@ def test_l2f_switches_and_its_predicted_landmarks(trained, grid_store):
     stage = L2FStage()
     base = stage.Config.preset("small", batch_size=2)
     assert set(stage.modules(base)) == {"generator", "discriminator"} and stage.uses(base) == {}
-    no_gan = stage.Config.preset("small", loss=base.loss.__class__(use_gan=False, use_lip_loss=False))
+    no_gan = stage.Config.preset("small", loss=L2FLossConfig(use_gan=False, use_lip_loss=False))
     assert set(stage.modules(no_gan)) == {"generator"}
     batch = batch_of(stage.dataset(grid_store, "train", base), 2)
     modules = stage.modules(no_gan)
@@ -236,3 +237,39 @@ def test_the_generator_renders_as_many_frames_as_the_audio_and_exposes_its_landm
     assert predicted.shape == (n, 68, 2) and np.isfinite(predicted).all()
     assert np.abs(predicted - points).mean() < 20  # a residual on the still's landmarks, in crop pixels
     np.testing.assert_array_equal(talker.render(face, predicted), frames)
+
+
+@pytest.fixture(scope="module")
+def lrw_store(lrw_raw, tmp_path_factory) -> Path:
+    """A store built by the real `build_dataset` flow from the LRW fixtures in the official layout."""
+    from flows.build_dataset import BuildParams, build_dataset
+
+    return Path(build_dataset(BuildParams(dataset="lrw", raw_root=lrw_raw, data_root=tmp_path_factory.mktemp("lrw"),
+                                          workers=1)))
+
+
+def test_an_lrw_store_gives_its_folder_words_and_one_centred_window_per_clip(lrw_store, tmp_path):
+    assert zl.vocabulary(lrw_store) == ("ABOUT", "ABSOLUTELY")  # the folder words (500 on the full corpus)
+    data = WordWindowDataset(lrw_store, "train")
+    clips = ok_clips(lrw_store, "train")
+    assert len(data) == len(clips) and [w.start for w in data.windows] == [2] * len(clips)  # 25 of 29 frames
+    assert [data.vocab[int(data[i]["word"])] for i in range(len(data))] == clips["word"].tolist()
+    # training fills the configs' vocabulary in from the store, so a frozen detector keeps its classes' meaning
+    word = train_small(lrw_store, tmp_path / "word", "zheng", "word", steps=2, batch_size=2)
+    ckpt = torch.load(word.last_checkpoint, weights_only=True)
+    assert ckpt["config"]["vocabulary"] == ["ABOUT", "ABSOLUTELY"]
+    assert ckpt["modules"]["detector"]["head.2.weight"].shape[0] == 2  # the LRW head: one logit per word
+    with pytest.raises(ValueError, match="the frozen word detector knows 2 words, the a2l windows are labelled "
+                                         "with 51"):
+        a2l_step_with_grid_labels(word.last_checkpoint, lrw_store)
+
+
+def a2l_step_with_grid_labels(word_checkpoint: Path, store: Path) -> None:
+    """One A2L step whose config keeps GRID's 51 words (an empty vocabulary not filled in from `store`) against the
+    frozen LRW detector of `word_checkpoint`."""
+    stage = A2LStage()
+    cfg = stage.Config.preset("small", batch_size=2, loss=A2LLossConfig(use_temporal_residual=False))
+    modules = {**stage.modules(cfg), **build_frozen(stage, cfg, frozen_inputs("zheng", stage, cfg,
+                                                                             {"word": word_checkpoint}))}
+    batch = batch_of(stage.dataset(store, "train", stage.for_store(cfg, store)), 2)
+    stage.step(modules, stage.optimizers(cfg, modules), batch, cfg, NoFabric())
