@@ -21,6 +21,7 @@ from torch import nn
 
 from models.atvgnet.at_net import ATNetConfig, AudioEncoder
 from models.config import DictConfig
+from models.init import normal_init
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class A2L(nn.Module):
         self.lstm = nn.LSTM(cfg.landmark_features + cfg.audio_features, cfg.lstm_hidden, cfg.lstm_layers,
                             batch_first=True)
         self.decoder = nn.Linear(cfg.lstm_hidden, 136)  # (B, T, 256) -> (B, T, 136), added to l_ref
-        self.apply(_init_weights)
+        normal_init(self)  # N(0, 0.02) (spec §5); the LSTM keeps PyTorch's default
 
     def forward(self, reference: torch.Tensor, mfcc: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
@@ -91,13 +92,3 @@ class A2L(nn.Module):
         h, _ = self.lstm(torch.cat([ref.unsqueeze(1).expand(B, T, -1), audio], dim=2))  # (B, T, 256)
         return reference.unsqueeze(1) + self.decoder(h)  # (B, T, 136)
 
-
-def _init_weights(m: nn.Module) -> None:
-    """N(0, 0.02) weights and zero biases for convolutions and linear layers, BatchNorm N(1, 0.02) (spec §5)."""
-    if isinstance(m, (nn.Conv2d, nn.Linear)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)

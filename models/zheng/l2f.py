@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from models.config import DictConfig
+from models.init import normal_init
 
 LIPS = slice(48, 68)  # points 48-67 of the 68-point (iBUG 300-W) scheme: outer lip 48-59, inner lip 60-67
 
@@ -75,19 +76,6 @@ class L2FConfig(DictConfig):
             "paper": cls(),
             "small": cls(base_filters=8, d_filters=8),
         }[name]
-
-
-def init_weights(module: nn.Module) -> None:
-    """pix2pix's `init_weights(net, 'normal', 0.02)`, in place on every submodule: conv, transposed conv and linear
-    weights N(0, 0.02), BatchNorm weights N(1, 0.02), all their biases 0 (the paper's "N(0, 0.02) init")."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -174,7 +162,7 @@ class UNetGenerator(nn.Module):
             + [up(2 * c[d], c[d - 1], dropout=cfg.use_dropout and 4 <= d) for d in range(1, N - 1)]  # 2, 4, .., 64
             + [up(c[N - 1], c[N - 2], dropout=False)]  # (B, 512, 1, 1) -> (B, 512, 2, 2)
         )
-        init_weights(self)
+        normal_init(self)  # N(0, 0.02), pix2pix's init_weights
 
     def forward(self, identity: torch.Tensor, heatmaps: torch.Tensor) -> torch.Tensor:
         S, K = self.cfg.image_size, self.cfg.n_landmarks
@@ -229,7 +217,7 @@ class PatchDiscriminator(nn.Module):
             *block(c[L - 1], c[L], stride=1),  # -> (B, 512, 15, 15)
             nn.Conv2d(c[L], 1, 4, 1, 1),  # -> (B, 1, 14, 14)
         )
-        init_weights(self)
+        normal_init(self)  # N(0, 0.02), pix2pix's init_weights
 
     def forward(self, frame: torch.Tensor, heatmaps: torch.Tensor) -> torch.Tensor:
         S, K = self.cfg.image_size, self.cfg.n_landmarks
