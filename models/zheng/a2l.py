@@ -6,7 +6,7 @@ The paper says only "LSTM based" and that it takes ATVGnet's audio input. [D] AT
 
     reference l_ref (B, 136) --E_l: MLP 136→256→512--> (B, 512) ------------------------.
     MFCC windows (B, T, 28, 12) --E_a: AT-net's audio CNN + MLP, per frame--> (B, T, 256) --concat--> (B, T, 768)
-        --D_l: LSTM(768, 256, 3 layers)--> (B, T, 256) --FC 256→136--> (B, T, 136) + l_ref   (a residual on l_ref)
+        --D_l: LSTM(768, 256, 3 layers)--> (B, T, 256) --FC 256→136--> × residual_scale + l_ref --> (B, T, 136)
 
 E_a is `models.atvgnet.at_net.AudioEncoder` itself (conv 1→64→128, MaxPool(3, s(1,2)), conv 128→256→256→512,
 MaxPool(3, s2) -> 512×12×2 -> FC 12288→2048→256). Coordinates normalised as x / 64 − 1 in 128-px crops
@@ -32,6 +32,9 @@ class A2LConfig(DictConfig):
     audio_channels, audio_hidden, audio_features: E_a, AT-net's audio encoder (64, 128, 256, 256, 512; 2048; 256).
     landmark_hidden, landmark_features: E_l, the MLP on the reference landmarks (256, 512).
     lstm_hidden, lstm_layers: D_l's LSTM (256, 3).
+    residual_scale: the decoder's output times this is added to l_ref (0.01 [D]: the motion of a mouth is about
+        0.01 of the normalised coordinates, so the decoder predicts values about 1, and starts at l_ref instead of
+        ±0.3 away from it).
     """
 
     mfcc_rows: int = 28
@@ -43,6 +46,7 @@ class A2LConfig(DictConfig):
     landmark_features: int = 512
     lstm_hidden: int = 256
     lstm_layers: int = 3
+    residual_scale: float = 0.01
 
     @classmethod
     def preset(cls, name: str) -> "A2LConfig":
@@ -90,5 +94,5 @@ class A2L(nn.Module):
         ref = self.landmark_encoder(reference)  # (B, 512)
         audio = self.audio_encoder(mfcc.reshape(B * T, cfg.mfcc_rows, cfg.mfcc_cols)).view(B, T, -1)  # (B, T, 256)
         h, _ = self.lstm(torch.cat([ref.unsqueeze(1).expand(B, T, -1), audio], dim=2))  # (B, T, 256)
-        return reference.unsqueeze(1) + self.decoder(h)  # (B, T, 136)
+        return reference.unsqueeze(1) + self.cfg.residual_scale * self.decoder(h)  # (B, T, 136)
 

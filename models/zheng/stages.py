@@ -291,6 +291,8 @@ class A2LLossConfig:
     use_word_detector: add λ_wd · L_wd, the frozen detector's cross-entropy on the predicted landmarks (Tab. IV +WD).
     use_temporal_residual: add λ_tr · L_tr, the frozen estimator's temporal residual loss (Tab. IV +TR).
     lambda_wd, lambda_tr: their weights (0.1, 0.1 [D]).
+    rec_scale: L_rec in units of this many normalised units (64 [D]: pixels of the 128-px crop, the unit in which
+        λ 0.1 leaves L_rec the largest term; in normalised coordinates L_wd would be about ten times L_rec).
     tr_form: "as_printed" (Eq. 6: −mean T(ΔA, ΔL̂)) or "dv" (−the DV bound, shuffled ΔL̂ as the marginal).
     """
 
@@ -298,6 +300,7 @@ class A2LLossConfig:
     use_temporal_residual: bool = True
     lambda_wd: float = 0.1
     lambda_tr: float = 0.1
+    rec_scale: float = 64.0
     tr_form: Literal["as_printed", "dv"] = "as_printed"
 
 
@@ -373,7 +376,8 @@ class A2LStage(Stage):
         "loss" (the optimised sum), "rec", and "wd", "tr" when switched on; outputs "landmarks" (B, T, 136)."""
         mask = flat_mask(cfg.landmark_subset).to(batch["landmarks"])
         pred = modules["a2l"](batch["reference"] * mask, batch["mfcc"]).float()  # (B, T, 136)
-        losses = {"rec": rec_loss(pred, batch["landmarks"], torch.from_numpy(subset_mask(cfg.landmark_subset)))}
+        keep = torch.from_numpy(subset_mask(cfg.landmark_subset))
+        losses = {"rec": cfg.loss.rec_scale * rec_loss(pred, batch["landmarks"], keep)}  # pixels of the crop
         total = losses["rec"]
         if cfg.loss.use_word_detector:
             detector = modules["word_detector"]
