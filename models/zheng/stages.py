@@ -25,7 +25,6 @@ stay without gradients.
 """
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -64,10 +63,6 @@ def store_words(cfg, store_dir: Path):
     if cfg.vocabulary or store.read_card(store_dir)["dataset"] == "grid":
         return cfg
     return replace(cfg, vocabulary=store_vocabulary(store_dir))
-
-
-def _digest(words: tuple[str, ...]) -> int:
-    return zlib.crc32("\n".join(words).encode())
 
 
 def held_out_split(store_dir: Path, make) -> tuple[str, object] | None:
@@ -123,8 +118,9 @@ class WordStage(Stage):
 
     def modules(self, cfg: WordTrainConfig) -> dict:
         detector = WordDetector(cfg.model, len(words_of(cfg)))
-        # not weights, but what a frozen copy in A2L must know: its word classes and input scale
+        # not weights, but what a frozen copy in A2L must know: its word classes, input scale and points
         detector.vocabulary, detector.motion_scale = words_of(cfg), cfg.motion_scale
+        detector.landmark_subset = cfg.landmark_subset
         return {"detector": detector}
 
     def optimizers(self, cfg: WordTrainConfig, modules: dict) -> dict:
@@ -242,7 +238,9 @@ class MIStage(Stage):
     def modules(self, cfg: MITrainConfig) -> dict:
         estimator = MIEstimator(cfg.model)
         estimator.add_module("moving_average", MovingAverageDV(cfg.ema_rate))  # its buffer travels in the weights
-        estimator.motion_scale, estimator.audio_scale = cfg.motion_scale, cfg.audio_scale  # for a frozen copy too
+        # for a frozen copy in A2L too: its input scales and points
+        estimator.motion_scale, estimator.audio_scale = cfg.motion_scale, cfg.audio_scale
+        estimator.landmark_subset = cfg.landmark_subset
         return {"estimator": estimator}
 
     def optimizers(self, cfg: MITrainConfig, modules: dict) -> dict:
@@ -379,9 +377,13 @@ class A2LStage(Stage):
         keep = torch.from_numpy(subset_mask(cfg.landmark_subset))
         losses = {"rec": cfg.loss.rec_scale * rec_loss(pred, batch["landmarks"], keep)}  # pixels of the crop
         total = losses["rec"]
+        for name in self.uses(cfg):
+            if modules[name].landmark_subset != cfg.landmark_subset:
+                raise ValueError(f"the frozen {name} was trained on landmark subset {modules[name].landmark_subset}, "
+                                 f"a2l on {cfg.landmark_subset}: set the same landmark_subset on every stage")
         if cfg.loss.use_word_detector:
             detector = modules["word_detector"]
-            if _digest(detector.vocabulary) != _digest(words_of(cfg)):
+            if tuple(detector.vocabulary) != words_of(cfg):
                 raise ValueError(f"the frozen word detector knows {len(detector.vocabulary)} words, the a2l "
                                  f"windows are labelled with {len(words_of(cfg))}: train both on the same store")
             freeze_for_loss(detector)  # train mode, dropout 0: cuDNN's LSTM backward (module docstring)

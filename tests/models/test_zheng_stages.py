@@ -154,6 +154,17 @@ def test_each_tab4_switch_changes_what_a2l_trains(trained, grid_store):
         stage.step(modules, stage.optimizers(dv, modules), batch, rows[True, True], NoFabric()).losses["tr"]
 
 
+def test_a2l_refuses_frozen_networks_of_another_landmark_subset(trained, grid_store):
+    stage = A2LStage()
+    cfg = stage.Config.preset("small", batch_size=2, landmark_subset="no_jaw")
+    frozen = build_frozen(stage, cfg, frozen_inputs("zheng", stage, cfg, {"word": trained["word"].last_checkpoint,
+                                                                         "mi": trained["mi"].last_checkpoint}))
+    modules = {**stage.modules(cfg), **frozen}
+    with pytest.raises(ValueError, match="trained on landmark subset all, a2l on no_jaw"):
+        stage.step(modules, stage.optimizers(cfg, modules), batch_of(stage.dataset(grid_store, "train", cfg), 2), cfg,
+                   NoFabric())
+
+
 def test_a_landmark_subset_hides_its_points_from_a2l_and_l2f(grid_store):
     stage = A2LStage()
     cfg = stage.Config.preset("small", landmark_subset="no_upper_lip",
