@@ -40,7 +40,7 @@ def word_windows(clips: pd.DataFrame, vocab: tuple[str, ...], T: int = T_WORD) -
         if n < T or not bool(row.words_timed):
             continue
         for w in row.words:
-            if w["word"] not in index or w["start_frame"] is None or w["end_frame"] is None:
+            if w["word"] not in index or pd.isna(w["start_frame"]) or pd.isna(w["end_frame"]):
                 continue
             centre = (int(w["start_frame"]) + int(w["end_frame"])) // 2
             out.append((c, min(max(centre - T // 2, 0), n - T), index[w["word"]]))
