@@ -42,7 +42,7 @@ from models.atvgnet.inference import load_atnet  # noqa: E402
 from models.atvgnet.stages import ATNetStage  # noqa: E402
 from models.lipreader.data import held_out_clips  # noqa: E402
 from models.zheng.generator import load_a2l, predict_landmarks  # noqa: E402
-from models.zheng.stages import A2LStage, MIStage, WordStage, window_motion  # noqa: E402
+from models.zheng.stages import A2LStage, MIStage, WordStage, detector_accuracy  # noqa: E402
 from storage.dataset import ClipReader, ok_clips  # noqa: E402
 from tasks.landmark_eval import score_clip as atnet_scores  # noqa: E402
 from tasks.metrics import lmd  # noqa: E402
@@ -87,13 +87,11 @@ def word_accuracy(checkpoint: Path, store_dir: Path, held: frozenset[str]) -> di
     detector.load_state_dict(ckpt["modules"]["detector"])
     data = stage.dataset(store_dir, "train", cfg)
     test = [i for i, w in enumerate(data.windows) if data.clips["clip_id"].iloc[w.clip] in held]
-    train_words = Counter(int(data.words[i]) for i in range(len(data)) if i not in set(test))
-    x = torch.stack([data[i]["landmarks"] for i in test])
-    y = torch.as_tensor(data.words[test])
-    with torch.no_grad():
-        predicted = detector.eval()(window_motion(x, cfg.motion_scale)).argmax(1)
+    held_windows = set(test)
+    train_words = Counter(int(w) for i, w in enumerate(data.words) if i not in held_windows)
     majority = train_words.most_common(1)[0][0]
-    return {"accuracy": float((predicted == y).float().mean()), "majority_word": float((y == majority).float().mean()),
+    return {"accuracy": detector_accuracy(detector, data, cfg, test),
+            "majority_word": float(np.mean(data.words[test] == majority)),
             "chance": 1 / len(data.vocab), "windows": float(len(test))}
 
 

@@ -11,9 +11,10 @@ Pure: torch only (no Prefect, MLflow, dlib or pydantic), so `models/` imports on
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, Iterator, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -27,6 +28,19 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
     """Turn gradients of every parameter of `module` on or off (a GAN step freezes its discriminator this way)."""
     for p in module.parameters():
         p.requires_grad_(flag)
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Context: `module` in eval mode (BatchNorm running statistics, no dropout); afterwards every submodule's own
+    training flag as it was, so a module that is training keeps training (inference from inside a training run)."""
+    modes = {m: m.training for m in module.modules()}
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes.items():
+            m.training = training
 
 
 def to_uint8_rows(*rows: torch.Tensor) -> np.ndarray:

@@ -22,6 +22,7 @@ import torch
 from models.atvgnet.at_net import ATNet
 from models.atvgnet.data import mfcc_windows
 from models.atvgnet.inference import load_atnet, load_vgnet
+from models.system import eval_mode
 from storage import audio as audio_features
 from storage.crops import FACE
 from storage.landmark_pca import LandmarkPCA, normalise
@@ -66,18 +67,6 @@ class ATVGnetGenerator:
         return render_frames(self.vgnet, still, still_landmarks, landmarks, batch=self.batch)
 
 
-def _eval_mode(module: torch.nn.Module) -> dict[torch.nn.Module, bool]:
-    """Put `module` in eval mode; returns every submodule's previous training flag for `_restore_mode`."""
-    modes = {m: m.training for m in module.modules()}
-    module.eval()
-    return modes
-
-
-def _restore_mode(modes: dict[torch.nn.Module, bool]) -> None:
-    for m, training in modes.items():
-        m.training = training
-
-
 def predict_landmarks(model: ATNet, pca: LandmarkPCA, example_landmarks_px: np.ndarray, mfcc: np.ndarray,
                       n_frames: int, boost: bool | Sequence[float] = True) -> np.ndarray:
     """AT-net landmarks for every video frame of an utterance (the model runs in eval mode on its own device; its
@@ -96,12 +85,8 @@ def predict_landmarks(model: ATNet, pca: LandmarkPCA, example_landmarks_px: np.n
     dev = _model_device(model)
     example = torch.from_numpy(pca.to_pca(np.asarray(example_landmarks_px, np.float32))[None]).to(dev)  # (1, 6)
     windows = torch.from_numpy(mfcc_windows(np.asarray(mfcc, np.float32), np.arange(n_frames))[None]).to(dev)
-    modes = _eval_mode(model)
-    try:
-        with torch.inference_mode():
-            coeffs = model(example, windows)[0].float().cpu().numpy()  # (n, 6)
-    finally:
-        _restore_mode(modes)
+    with eval_mode(model), torch.inference_mode():
+        coeffs = model(example, windows)[0].float().cpu().numpy()  # (n, 6)
     return pca.from_pca(coeffs, boost=boost)
 
 
@@ -146,15 +131,11 @@ def render_frames(vgnet: torch.nn.Module, example_face: np.ndarray, example_land
     example = torch.from_numpy(_flat_normalised(example_landmarks, crop)).to(dev)[None]  # (1, 136)
 
     out = np.empty((n_chunks * T, h, w, 3), np.uint8)
-    modes = _eval_mode(vgnet)
-    try:
-        with torch.inference_mode():
-            for start in range(0, n_chunks, batch):
-                lm = torch.from_numpy(chunks[start : start + batch]).to(dev)  # (b, T, 136)
-                b = lm.shape[0]
-                frames, _ = vgnet(face.expand(b, -1, -1, -1), lm, example.expand(b, -1))  # (b, T, 3, H, W)
-                pixels = frames.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-                out[start * T : (start + b) * T] = pixels.permute(0, 1, 3, 4, 2).reshape(b * T, h, w, 3).cpu().numpy()
-    finally:
-        _restore_mode(modes)
+    with eval_mode(vgnet), torch.inference_mode():
+        for start in range(0, n_chunks, batch):
+            lm = torch.from_numpy(chunks[start : start + batch]).to(dev)  # (b, T, 136)
+            b = lm.shape[0]
+            frames, _ = vgnet(face.expand(b, -1, -1, -1), lm, example.expand(b, -1))  # (b, T, 3, H, W)
+            pixels = frames.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+            out[start * T : (start + b) * T] = pixels.permute(0, 1, 3, 4, 2).reshape(b * T, h, w, 3).cpu().numpy()
     return out[:n]

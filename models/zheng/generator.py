@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from models.atvgnet.data import mfcc_windows
+from models.system import eval_mode
 from models.weights import read_weights
 from models.zheng.a2l import A2L, A2LConfig
 from models.zheng.data import flat_landmarks
@@ -51,20 +52,15 @@ def predict_landmarks(a2l: A2L, still_landmarks: np.ndarray, audio: np.ndarray, 
                       landmark_subset: str = "all", crop_size: int = 128) -> np.ndarray:
     """A2L's landmarks float32 (n_frames, 68, 2) in crop pixels for the speech int16 (S,) at 16 kHz, from the
     still's landmarks float (68, 2) in pixels of a `crop_size` crop, points outside `landmark_subset` zeroed in
-    l_ref (module docstring, 2.). A2L runs in eval mode on its own device (its training flag restored afterwards).
+    l_ref (module docstring, 2.). A2L runs in eval mode on its own device (its training flags restored afterwards).
     Raises ValueError when n_frames < 1."""
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
     dev = next(a2l.parameters()).device
     windows = mfcc_windows(audio_features.mfcc(np.asarray(audio)), np.arange(n_frames))  # (n, 28, 12)
     reference = torch.from_numpy(flat_landmarks(np.asarray(still_landmarks, np.float32), crop_size))[None].to(dev)
-    training = a2l.training
-    a2l.eval()
-    try:
-        with torch.inference_mode():
-            pred = a2l(reference * flat_mask(landmark_subset).to(dev), torch.from_numpy(windows)[None].to(dev))
-    finally:
-        a2l.train(training)
+    with eval_mode(a2l), torch.inference_mode():
+        pred = a2l(reference * flat_mask(landmark_subset).to(dev), torch.from_numpy(windows)[None].to(dev))
     return ((pred[0].float().cpu().numpy().reshape(n_frames, 68, 2) + 1) * (crop_size / 2)).astype(np.float32)
 
 
@@ -116,18 +112,13 @@ class ZhengGenerator:
         face = torch.from_numpy(still).to(dev).permute(2, 0, 1).float().div(127.5).sub(1.0)[None]  # (1, 3, H, W)
         keep = torch.from_numpy(self.landmark_mask).to(dev)
         out = np.empty((len(landmarks), H, W, 3), np.uint8)
-        training = g.training
-        g.eval()
-        try:
-            with torch.inference_mode():
-                for start in range(0, len(landmarks), self.batch):
-                    points = torch.from_numpy(landmarks[start : start + self.batch]).to(dev)  # (b, 68, 2)
-                    heat = landmark_heatmaps(points, H, g.cfg.sigma, keep)  # (b, 68, H, W)
-                    frames = g(face.expand(len(points), -1, -1, -1), heat)  # (b, 3, H, W)
-                    pixels = frames.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-                    out[start : start + len(points)] = pixels.permute(0, 2, 3, 1).cpu().numpy()
-        finally:
-            g.train(training)
+        with eval_mode(g), torch.inference_mode():
+            for start in range(0, len(landmarks), self.batch):
+                points = torch.from_numpy(landmarks[start : start + self.batch]).to(dev)  # (b, 68, 2)
+                heat = landmark_heatmaps(points, H, g.cfg.sigma, keep)  # (b, 68, H, W)
+                frames = g(face.expand(len(points), -1, -1, -1), heat)  # (b, 3, H, W)
+                pixels = frames.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+                out[start : start + len(points)] = pixels.permute(0, 2, 3, 1).cpu().numpy()
         return out
 
     def __call__(self, still: np.ndarray, still_landmarks: np.ndarray, audio: np.ndarray,

@@ -35,12 +35,12 @@ import torch.nn.functional as F
 
 from models.config import TrainConfig
 from models.lipreader.text import GRID_VOCABULARY
-from models.system import Stage, StepOutput, set_requires_grad, to_uint8_rows
+from models.system import Stage, StepOutput, eval_mode, set_requires_grad, to_uint8_rows
 from models.zheng.a2l import A2L, A2LConfig
 from models.zheng.data import FrameDataset, WordWindowDataset
 from models.zheng.l2f import L2FConfig, PatchDiscriminator, UNetGenerator, landmark_heatmaps, lip_loss
 from models.zheng.landmarks import SUBSETS, flat_mask, subset_mask, vocabulary as store_vocabulary
-from models.zheng.mi import (MIEstimator, MIEstimatorConfig, MovingAverageDV, deltas, shuffled,
+from models.zheng.mi import (MIEstimator, MIEstimatorConfig, MovingAverageDV, deltas, dv_bound, shuffled,
                              temporal_residual_loss)
 from models.zheng.word_detector import WordDetector, WordDetectorConfig, freeze_for_loss
 from storage import store
@@ -147,36 +147,29 @@ class WordStage(Stage):
         if found is None:
             return {}
         split, data = found
-        detector, mask = modules["detector"], flat_mask(cfg.landmark_subset)
-        device = next(detector.parameters()).device
-        correct = 0
-        with torch.no_grad(), _eval(detector):
-            for start in range(0, len(data), 64):
-                items = [data[i] for i in range(start, min(start + 64, len(data)))]
-                x = window_motion(torch.stack([it["landmarks"] for it in items]).to(device) * mask.to(device),
-                                  cfg.motion_scale)
-                words = torch.stack([it["word"] for it in items]).to(device)
-                correct += int((detector(x).argmax(1) == words).sum())
-        return {f"{split}/accuracy": correct / len(data), f"{split}/windows": float(len(data))}
+        return {f"{split}/accuracy": detector_accuracy(modules["detector"], data, cfg),
+                f"{split}/windows": float(len(data))}
+
+
+def detector_accuracy(detector, data: WordWindowDataset, cfg: WordTrainConfig, indices=None) -> float:
+    """The fraction of the word windows `indices` of `data` (default: all) whose word the detector names, in eval
+    mode on its device, its input as in training (`cfg`'s subset mask and `window_motion`)."""
+    indices = list(range(len(data)) if indices is None else indices)
+    device = next(detector.parameters()).device
+    mask = flat_mask(cfg.landmark_subset).to(device)
+    correct = 0
+    with torch.no_grad(), eval_mode(detector):
+        for start in range(0, len(indices), 64):
+            items = [data[i] for i in indices[start : start + 64]]
+            x = window_motion(torch.stack([it["landmarks"] for it in items]).to(device) * mask, cfg.motion_scale)
+            words = torch.stack([it["word"] for it in items]).to(device)
+            correct += int((detector(x).argmax(1) == words).sum())
+    return correct / len(indices)
 
 
 def window_motion(landmarks: torch.Tensor, scale: float) -> torch.Tensor:
     """The detector's input [D]: landmarks (B, T, 136) minus their mean over the window, times `scale`."""
     return (landmarks - landmarks.mean(1, keepdim=True)) * scale
-
-
-class _eval:
-    """Context: `module` in eval mode, its training flags restored afterwards."""
-
-    def __init__(self, module: torch.nn.Module):
-        self.module, self.modes = module, {m: m.training for m in module.modules()}
-
-    def __enter__(self):
-        self.module.eval()
-
-    def __exit__(self, *exc):
-        for m, training in self.modes.items():
-            m.training = training
 
 
 @dataclass(frozen=True)
@@ -274,11 +267,10 @@ class MIStage(Stage):
         items = [data[i] for i in range(min(len(data), 256))]
         mfcc = torch.stack([it["mfcc"] for it in items]).to(device)
         landmarks = torch.stack([it["landmarks"] for it in items]).to(device) * mask.to(device)
-        with torch.no_grad(), _eval(estimator):
+        with torch.no_grad(), eval_mode(estimator):
             joint, marginal = pair_scores(estimator, *estimator_inputs(estimator, mfcc, landmarks),
                                           torch.Generator(device=device).manual_seed(cfg.seed))
-        mi = joint.mean() - (torch.logsumexp(marginal, 0) - np.log(len(marginal)))
-        return {f"{split}/mi": float(mi), f"{split}/joint": float(joint.mean()),
+        return {f"{split}/mi": float(dv_bound(joint, marginal)), f"{split}/joint": float(joint.mean()),
                 f"{split}/marginal": float(marginal.mean())}
 
 
