@@ -7,7 +7,7 @@ Sec. 3.4 (regression-based discriminator), following the authors' public code (l
     frames x_t (B, T, 3, 128, 128) --4 stride-2 convs (64, 128, 256, 512)--> (B*T, 512, 8, 8)
                                    --Linear(32768, 512) + ReLU-->            (B, T, 512)
     example landmarks p* (B, 136)  --MLP 136 -> 256 -> 512 (ReLU)-->          (B, 512), repeated over T
-    concat                                                                   (B, T, 1024)
+    concat [landmarks, image] (the authors' order, models.py line 164)       (B, T, 1024)
     3-layer LSTM(256)                                                        (B, T, 256) = h_t
     D_p: landmarks_t = tanh(Linear(256, 136)(h_t)) + p*                      (B, T, 136)  (a residual on p*)
     D_s: score = mean_t Linear(256, 1)(h_t)                                  (B,)  a logit
@@ -18,7 +18,8 @@ function, numerically safer, and also lets the loss use an LSGAN form on the raw
 
 Differences from the public code, all deliberate: frames are encoded as one batch of B*T (the original loops over t;
 same maths except BatchNorm batch statistics in training mode); the discriminator keeps PyTorch's default init, as
-the public code (`vgnet.py` re-initialises only the generator).
+the public code (`vgnet.py` re-initialises only the generator); the authors' unused `decoder` (an MLP their forward
+never calls) is left out.
 """
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ class RegressionDiscriminator(nn.Module):
         x = self.image_encoder(frames.reshape(B * T, 3, S, S))  # (B*T, c4, f, f)
         x = self.image_fc(x.flatten(1)).view(B, T, -1)  # (B, T, image_features)
         lmk = self.landmark_encoder(example_landmarks)  # (B, landmark_features)
-        h, _ = self.lstm(torch.cat([x, lmk.unsqueeze(1).expand(B, T, -1)], dim=2))  # (B, T, lstm_hidden)
+        h, _ = self.lstm(torch.cat([lmk.unsqueeze(1).expand(B, T, -1), x], dim=2))  # [landmarks, image] (B, T, hidden)
         landmarks = torch.tanh(self.landmark_head(h)) + example_landmarks.unsqueeze(1)  # (B, T, 136)
         score = self.score_head(h).squeeze(2).mean(dim=1)  # (B, T, 1) -> (B, T) -> (B,)
         return score, landmarks

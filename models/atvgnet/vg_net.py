@@ -28,9 +28,15 @@ Differences from the public code, all deliberate:
   statistics; in eval mode frame t depends only on landmarks 0..t);
 - the two output heads are one conv with 4 channels (3 motion + 1 attention): identical maths, one full-resolution
   pass less;
-- the ConvGRU is written out here (PyTorch's GRU gate convention, zero initial state); the original uses the
-  `convolutional_rnn` package's Conv2dGRU with the same kernel 3, dilation 2, one layer (its dropout 0.5 acts only
-  between layers, so it has no effect with one layer and is omitted).
+- the ConvGRU is written out here (zero initial state, one layer) with the authors' gate arithmetic: the
+  `convolutional_rnn` package's `Conv2dGRU` (`code/convolutional_rnn/functional.py`, `GRUCell`, built in
+  `code/models.py` line 256 with kernel 3, dilation 2, dropout 0.5), whose reset gate multiplies the hidden-side
+  convolution's output, bias included, as `torch.nn.GRU` does. Their `Conv2dGRU` is built without
+  `batch_first=True` but fed (B, T, ...) tensors, so it recurs over the batch, not over time (at inference, B = 1,
+  every frame is one step from a zero state); talkface recurs over time, as the paper's Sec. 3.2 says. Its dropout
+  0.5 acts only between layers, so it has no effect with one layer and is omitted;
+- the landmark attention's two transposed convolutions keep their bias, as the authors' `lmark_att` (models.py lines
+  212-220), so the released `generator_23.pth` maps onto this module key for key (`models.atvgnet.authors_keys`).
 """
 from __future__ import annotations
 
@@ -85,7 +91,7 @@ class VGNetConfig(DictConfig):
 
     @classmethod
     def preset(cls, name: str) -> "VGNetConfig":
-        """"paper": the published sizes (58.35 M parameters; decoder ResNet blocks 44.0 M, ConvGRU 8.8 M).
+        """"paper": the published sizes (58,355,781 parameters, as the authors' `VG_net`; decoder ResNet blocks 44.0 M, ConvGRU 8.85 M).
         "small": the same structure, ngf 8, bottleneck 16, 2 ResNet blocks, no dropout, 3x3 heads (0.41 M
         parameters), for CPU demos and tests: one generator + discriminator step (small presets, Adam, batch 2,
         T 16) took 0.35-0.6 s with `torch.set_num_threads(1)` on a shared 2-core machine (3-5 s with 2 threads
@@ -104,9 +110,10 @@ def conv_bn_relu(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.
                          nn.ReLU(inplace=True))
 
 
-def up_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
-    """3x3 transposed conv, stride 2 (H, W -> 2H, 2W), BatchNorm, ReLU."""
-    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=1, bias=False), nn.BatchNorm2d(c_out),
+def up_bn_relu(c_in: int, c_out: int, bias: bool = False) -> nn.Sequential:
+    """3x3 transposed conv, stride 2 (H, W -> 2H, 2W), BatchNorm, ReLU; `bias` as the authors' layer has it (their
+    landmark attention's keeps one, the decoder's do not)."""
+    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=1, bias=bias), nn.BatchNorm2d(c_out),
                          nn.ReLU(inplace=True))
 
 
@@ -126,20 +133,23 @@ class ResnetBlock(nn.Module):
 
 
 class ConvGRU(nn.Module):
-    """One-layer convolutional GRU (Shi et al. 2015 / Ballas et al. 2016 style), zero initial state.
+    """One-layer convolutional GRU (Shi et al. 2015 / Ballas et al. 2016 style), zero initial state, recurring over T.
 
-    forward(x (B, T, C_in, H, W)) -> hidden states (B, T, C_h, H, W). With r, z, n the reset, update, new gates:
-        r, z = sigmoid(W_x{r,z} * x_t + W_h{r,z} * h),  n = tanh(W_xn * x_t + W_hn * (r . h)),  h = (1 - z) n + z h
-    (PyTorch's nn.GRU convention), every * a 3x3 conv with the given dilation and "same" padding. The input-side
-    convolutions run on all T steps at once; only the hidden-side ones run step by step.
+    forward(x (B, T, C_in, H, W)) -> hidden states (B, T, C_h, H, W). With r, z, n the reset, update, new gates and
+    every * a 3x3 convolution with the given dilation and "same" zero padding:
+        r = sigmoid(W_xr * x_t + b_xr + W_hr * h + b_hr),  z = sigmoid(W_xz * x_t + b_xz + W_hz * h + b_hz),
+        n = tanh(W_xn * x_t + b_xn + r . (W_hn * h + b_hn)),  h' = (1 - z) . n + z . h
+    the authors' cell (lelechen63/ATVGnet `code/convolutional_rnn/functional.py`, `GRUCell`: `newgate = tanh(i_n +
+    resetgate * h_n)`, `hy = newgate + inputgate * (hidden - newgate)`) and `torch.nn.GRU`'s equations. conv_x and
+    conv_h hold their `weight_ih_l0, bias_ih_l0` and `weight_hh_l0, bias_hh_l0`, gates stacked (r, z, n). The
+    input-side convolution runs on all T steps at once; only the hidden-side one runs step by step.
     """
 
     def __init__(self, c_in: int, c_hidden: int, dilation: int = 1):
         super().__init__()
         self.c_hidden = c_hidden
         self.conv_x = nn.Conv2d(c_in, 3 * c_hidden, 3, 1, dilation, dilation)  # x -> (r, z, n) parts, with bias
-        self.conv_h_rz = nn.Conv2d(c_hidden, 2 * c_hidden, 3, 1, dilation, dilation, bias=False)
-        self.conv_h_n = nn.Conv2d(c_hidden, c_hidden, 3, 1, dilation, dilation, bias=False)
+        self.conv_h = nn.Conv2d(c_hidden, 3 * c_hidden, 3, 1, dilation, dilation)  # h -> (r, z, n) parts, with bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C, H, W = x.shape
@@ -148,9 +158,9 @@ class ConvGRU(nn.Module):
         out = []
         for t in range(T):
             x_r, x_z, x_n = gx[:, t].chunk(3, dim=1)  # 3 x (B, C_h, H, W)
-            h_r, h_z = self.conv_h_rz(h).chunk(2, dim=1)  # 2 x (B, C_h, H, W)
+            h_r, h_z, h_n = self.conv_h(h).chunk(3, dim=1)  # 3 x (B, C_h, H, W), biases included
             r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
-            n = torch.tanh(x_n + self.conv_h_n(r * h))
+            n = torch.tanh(x_n + r * h_n)  # reset after the hidden convolution
             h = (1 - z) * n + z * h
             out.append(h)
         return torch.stack(out, dim=1)  # (B, T, C_h, H, W)
@@ -186,8 +196,8 @@ class VGNet(nn.Module):
         self.landmark_conv1 = conv_bn_relu(1, 4 * g)  # (N, 1, f, f) -> (N, 4g, f, f) = l
         self.landmark_conv2 = conv_bn_relu(4 * g, 8 * g)  # (N, 4g, f, f) -> (N, 8g, f, f) = L
         self.landmark_attention = nn.Sequential(
-            up_bn_relu(8 * g, 4 * g),  # cat[l_t, l*] (N, 8g, f, f) -> (N, 4g, 2f, 2f)
-            up_bn_relu(4 * g, 2 * g),  # (N, 2g, 4f, 4f) = (N, 2g, S/4, S/4)
+            up_bn_relu(8 * g, 4 * g, bias=True),  # cat[l_t, l*] (N, 8g, f, f) -> (N, 4g, 2f, 2f)
+            up_bn_relu(4 * g, 2 * g, bias=True),  # (N, 2g, 4f, 4f) = (N, 2g, S/4, S/4)
             nn.Conv2d(2 * g, 1, 3, 1, 1),  # (N, 1, S/4, S/4); sigmoid in forward
         )
         self.bottleneck = conv_bn_relu(16 * g, cfg.bottleneck_channels)  # (N, 16g, f, f) -> (N, c_b, f, f)

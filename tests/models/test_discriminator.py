@@ -101,3 +101,23 @@ def test_config_round_trip_and_presets():
         DiscriminatorConfig.preset("huge")
     with pytest.raises(TypeError):
         DiscriminatorConfig.from_dict({"nope": 1})
+
+
+def test_lstm_input_is_landmarks_then_image_as_the_authors():
+    """GL_Discriminator (lelechen63/ATVGnet code/models.py line 164) feeds the LSTM cat[landmark feature, image
+    feature]: with the LSTM's weights on the first landmark_features inputs zeroed, the example landmarks no longer
+    change the score; with those on the image part zeroed, the frames no longer do."""
+    torch.manual_seed(0)
+    model = RegressionDiscriminator(TINY).eval()
+    k = TINY.landmark_features
+    frames, ex = inputs(1, 3, 32)
+    frames2, ex2 = inputs(1, 3, 32, seed=1)
+    with torch.no_grad():
+        w = model.lstm.weight_ih_l0
+        saved = w.clone()
+        w[:, :k] = 0  # landmark part off
+        assert torch.allclose(model(frames, ex)[0], model(frames, ex2)[0], atol=1e-7)
+        assert not torch.allclose(model(frames, ex)[0], model(frames2, ex)[0], atol=1e-5)
+        w.copy_(saved)
+        w[:, k:] = 0  # image part off
+        assert torch.allclose(model(frames, ex)[0], model(frames2, ex)[0], atol=1e-7)

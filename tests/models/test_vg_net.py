@@ -40,7 +40,7 @@ def test_paper_preset_size_and_shapes():
     cfg = VGNetConfig.preset("paper")
     assert cfg == VGNetConfig()
     model = VGNet(cfg).eval()
-    assert 5e7 < n_params(model) < 7e7  # 58.4 M: 9 ResNet blocks of 512 channels are 42.5 M, the ConvGRU 8.9 M
+    assert n_params(model) == 58_355_781  # the authors' VG_net (lelechen63/ATVGnet code/models.py), every tensor
     assert model.temporal.c_hidden == 512 and model.temporal.conv_x.in_channels == 128
     assert model.temporal.conv_x.dilation == (2, 2) and model.head.kernel_size == (7, 7) and model.head.out_channels == 4
     with torch.no_grad():
@@ -180,3 +180,40 @@ def test_config_round_trip_and_presets():
         VGNetConfig.preset("huge")
     with pytest.raises(TypeError):
         VGNetConfig.from_dict({"nope": 1})
+
+
+def test_conv_gru_one_step_matches_a_hand_computed_update_on_3x3():
+    """The authors' cell (convolutional_rnn GRUCell, as torch.nn.GRU): the reset gate multiplies the hidden-side
+    convolution's output, bias included: n = tanh(W_xn*x + b_xn + r * (W_hn*h + b_hn)). Two steps from h0 = 0, so the
+    second step's hidden convolution sees a non-zero h; every 3x3 convolution is written out by hand here."""
+    from models.atvgnet.vg_net import ConvGRU
+
+    torch.manual_seed(0)
+    gru = ConvGRU(1, 1, dilation=1).double()
+    with torch.no_grad():
+        for p in gru.parameters():
+            p.copy_(torch.randn_like(p) * 0.7)
+    x = torch.randn(1, 2, 1, 3, 3, dtype=torch.float64)
+
+    def conv(inp, weight, bias):  # 3x3, zero padding 1, one input channel: a hand-written cross-correlation
+        padded = torch.nn.functional.pad(inp, (1, 1, 1, 1))
+        return torch.stack([torch.stack([(padded[i:i + 3, j:j + 3] * weight).sum() + bias for j in range(3)])
+                            for i in range(3)])
+
+    wx, bx, wh, bh = gru.conv_x.weight[:, 0], gru.conv_x.bias, gru.conv_h.weight[:, 0], gru.conv_h.bias
+    h = torch.zeros(3, 3, dtype=torch.float64)
+    expected = []
+    for t in range(2):
+        gx = [conv(x[0, t, 0], wx[k], bx[k]) for k in range(3)]  # r, z, n parts of the input side
+        gh = [conv(h, wh[k], bh[k]) for k in range(3)]  # the same of the hidden side
+        r, z = torch.sigmoid(gx[0] + gh[0]), torch.sigmoid(gx[1] + gh[1])
+        n = torch.tanh(gx[2] + r * gh[2])
+        h = (1 - z) * n + z * h
+        expected.append(h)
+    with torch.no_grad():
+        out = gru(x)[0, :, 0]  # (2, 3, 3)
+    torch.testing.assert_close(out, torch.stack(expected), rtol=0, atol=1e-12)
+    # the form before issue 15 (reset before the hidden convolution) gives another first step: b_hn is gated
+    first_n_without_gating = torch.tanh(conv(x[0, 0, 0], wx[2], bx[2]) + bh[2])
+    first_h = (1 - torch.sigmoid(conv(x[0, 0, 0], wx[1], bx[1]) + bh[1])) * first_n_without_gating
+    assert (out[0] - first_h).abs().max() > 1e-3

@@ -1,0 +1,158 @@
+"""The authors' released ATVGnet state dicts (`atnet_lstm_18.pth`: AT-net, `generator_23.pth`: VG-net trained on LRW;
+linked from the lelechen63/ATVGnet README) mapped onto talkface's `ATNet` and `VGNet`, key for key with a strict
+key and shape check.
+
+Their key names come from their module tree (lelechen63/ATVGnet `code/models.py`, classes `AT_net` lines 18-67 and
+`VG_net` lines 182-300, and `ops.conv2d` = Sequential(Conv2d, BatchNorm2d, ReLU)); the files were saved from
+`nn.DataParallel`, so each key may start with `module.` (their `demo.py` strips it, `multi2single`). BatchNorm's
+`num_batches_tracked` may be missing (torch 0.4.0 did not write it); it is not used in eval mode and is then set to
+0. Two of their tensors become one of ours: VG-net's colour head (3 channels, tanh) and attention head (1 channel,
+sigmoid) are the four output channels of `VGNet.head`. Pure torch.
+"""
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+import torch
+from torch import nn
+
+PREFIX = "module."
+
+# (authors' key pattern, talkface key); \1 ... are the pattern's groups. BN_OR_CONV: a Sequential's conv or BatchNorm.
+_P = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
+
+ATNET_RULES: tuple[tuple[str, str], ...] = (
+    (rf"lmark_encoder\.([02])\.{_P}", r"landmark_encoder.\1.\2"),
+    (rf"audio_eocder\.([01345])\.([01])\.{_P}", r"audio_encoder.conv.\1.\2.\3"),
+    (rf"audio_eocder_fc\.([02])\.{_P}", r"audio_encoder.fc.\1.\2"),
+    (r"lstm\.((weight|bias)_(ih|hh)_l\d)", r"lstm.\1"),
+    (rf"lstm_fc\.0\.{_P}", r"decoder.\1"),
+)
+
+VGNET_RULES: tuple[tuple[str, str], ...] = (
+    # image_encoder1: ReflectionPad2d(3), conv2d(3, 64, 7), conv2d(64, 64, s2), conv2d(64, 128, s2); ours flattens the
+    # first conv2d into indices 1 (conv), 2 (BN), 3 (ReLU), so theirs 2, 3 are our 4, 5
+    (rf"image_encoder1\.1\.0\.{_P}", r"image_encoder1.1.\1"),
+    (rf"image_encoder1\.1\.1\.{_P}", r"image_encoder1.2.\1"),
+    (rf"image_encoder1\.2\.([01])\.{_P}", r"image_encoder1.4.\1.\2"),
+    (rf"image_encoder1\.3\.([01])\.{_P}", r"image_encoder1.5.\1.\2"),
+    (rf"image_encoder2\.([01])\.([01])\.{_P}", r"image_encoder2.\1.\2.\3"),
+    (rf"landmark_encoder\.0\.{_P}", r"landmark_fc.0.\1"),
+    (rf"landmark_encoder_stage2\.0\.([01])\.{_P}", r"landmark_conv1.\1.\2"),
+    (rf"lmark_feature\.0\.([01])\.{_P}", r"landmark_conv2.\1.\2"),
+    # lmark_att: ConvT(512, 256), BN, ReLU, ConvT(256, 128), BN, ReLU, conv2d(128, 1, sigmoid, no BN)
+    (rf"lmark_att\.0\.{_P}", r"landmark_attention.0.0.\1"),
+    (rf"lmark_att\.1\.{_P}", r"landmark_attention.0.1.\1"),
+    (rf"lmark_att\.3\.{_P}", r"landmark_attention.1.0.\1"),
+    (rf"lmark_att\.4\.{_P}", r"landmark_attention.1.1.\1"),
+    (rf"lmark_att\.6\.0\.{_P}", r"landmark_attention.2.\1"),
+    (rf"bottle_neck\.0\.([01])\.{_P}", r"bottleneck.\1.\2"),
+    (r"convGRU\.weight_ih_l0", r"temporal.conv_x.weight"),
+    (r"convGRU\.bias_ih_l0", r"temporal.conv_x.bias"),
+    (r"convGRU\.weight_hh_l0", r"temporal.conv_h.weight"),
+    (r"convGRU\.bias_hh_l0", r"temporal.conv_h.bias"),
+    # generator1: 9 ResnetBlocks (conv_block 0 conv, 1 BN, 4 conv, 5 BN), then ConvT 9, BN 10, ConvT 12, BN 13
+    (rf"generator1\.([0-8])\.conv_block\.([0145])\.{_P}", r"decoder1.\1.block.\2.\3"),
+    (rf"generator1\.9\.{_P}", r"decoder1.9.0.\1"),
+    (rf"generator1\.10\.{_P}", r"decoder1.9.1.\1"),
+    (rf"generator1\.12\.{_P}", r"decoder1.10.0.\1"),
+    (rf"generator1\.13\.{_P}", r"decoder1.10.1.\1"),
+    (rf"base\.0\.{_P}", r"decoder2.0.0.\1"),
+    (rf"base\.1\.{_P}", r"decoder2.0.1.\1"),
+    (rf"base\.3\.{_P}", r"decoder2.1.0.\1"),
+    (rf"base\.4\.{_P}", r"decoder2.1.1.\1"),
+    (r"generator_color\.0\.(weight|bias)", r"head.color.\1"),  # merged into head below
+    (r"generator_attention\.0\.(weight|bias)", r"head.attention.\1"),
+)
+
+
+class AuthorsKeyError(ValueError):
+    """An authors' state dict that does not map onto talkface's module: the message names the keys or shapes."""
+
+
+def strip_data_parallel(state: Mapping[str, torch.Tensor], what: str) -> dict[str, torch.Tensor]:
+    """`state` without DataParallel's `module.` prefix (all keys have it, or none). Raises AuthorsKeyError when
+    only some have it, or when `state` is not a mapping of str to tensors."""
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise AuthorsKeyError(f"{what}: not a state dict (a mapping of names to tensors)")
+    prefixed = [k.startswith(PREFIX) for k in state]
+    if any(prefixed) and not all(prefixed):
+        raise AuthorsKeyError(f"{what}: some keys start with {PREFIX!r} and some do not, e.g. "
+                              f"{next(k for k in state if not k.startswith(PREFIX))!r}")
+    return {k[len(PREFIX):] if k.startswith(PREFIX) else k: v for k, v in state.items()}
+
+
+def _renamed(state: dict[str, torch.Tensor], rules: tuple[tuple[str, str], ...], what: str) -> dict[str, torch.Tensor]:
+    out, unknown = {}, []
+    for key, value in state.items():
+        for pattern, target in rules:
+            m = re.fullmatch(pattern, key)
+            if m:
+                out[m.expand(target)] = value
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise AuthorsKeyError(f"{what}: {len(unknown)} key(s) the authors' module does not have: "
+                              f"{', '.join(sorted(unknown)[:8])}")
+    return out
+
+
+def _checked(mapped: dict[str, torch.Tensor], model: nn.Module, what: str,
+             authors_name: dict[str, str]) -> dict[str, torch.Tensor]:
+    """`mapped` checked against `model.state_dict()`: every key present with its shape (num_batches_tracked may be
+    missing: set to 0). Returns float32 / int64 copies."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in mapped and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise AuthorsKeyError(f"{what}: missing {len(missing)} key(s) of the authors' module, e.g. "
+                              f"{', '.join(authors_name.get(k, k) for k in missing[:8])}")
+    out = {}
+    for key, ref in expected.items():
+        value = mapped.get(key)
+        if value is None:  # num_batches_tracked of an old torch
+            out[key] = torch.zeros_like(ref)
+            continue
+        if tuple(value.shape) != tuple(ref.shape):
+            raise AuthorsKeyError(f"{what}: {authors_name.get(key, key)} has shape {tuple(value.shape)}, the authors' "
+                                  f"module has {tuple(ref.shape)}")
+        out[key] = value.detach().to(ref.dtype).clone()
+    return out
+
+
+def _inverse_names(state: dict[str, torch.Tensor], rules) -> dict[str, str]:
+    names = {}
+    for key in state:
+        for pattern, target in rules:
+            m = re.fullmatch(pattern, key)
+            if m:
+                names[m.expand(target)] = key
+                break
+    return names
+
+
+def atnet_state(authors: Mapping[str, torch.Tensor], model: nn.Module, what: str = "AT-net") -> dict[str, torch.Tensor]:
+    """The authors' `AT_net` state dict (with or without `module.`) as a state dict of talkface's `ATNet` `model`
+    (the paper preset). Raises AuthorsKeyError naming a key that is unknown, missing or of another shape."""
+    state = strip_data_parallel(authors, what)
+    return _checked(_renamed(state, ATNET_RULES, what), model, what, _inverse_names(state, ATNET_RULES))
+
+
+def vgnet_state(authors: Mapping[str, torch.Tensor], model: nn.Module, what: str = "VG-net") -> dict[str, torch.Tensor]:
+    """The authors' `VG_net` state dict (with or without `module.`) as a state dict of talkface's `VGNet` `model`
+    (the paper preset; its `head` = cat[generator_color.0, generator_attention.0] over output channels). Raises
+    AuthorsKeyError naming a key that is unknown, missing or of another shape."""
+    state = strip_data_parallel(authors, what)
+    mapped = _renamed(state, VGNET_RULES, what)
+    names = _inverse_names(state, VGNET_RULES)
+    for part in ("weight", "bias"):
+        color, attention = mapped.pop(f"head.color.{part}", None), mapped.pop(f"head.attention.{part}", None)
+        if color is None or attention is None:
+            raise AuthorsKeyError(f"{what}: missing generator_{'color' if color is None else 'attention'}.0.{part}")
+        if color.shape[1:] != attention.shape[1:] or color.shape[0] != 3 or attention.shape[0] != 1:
+            raise AuthorsKeyError(f"{what}: generator_color.0.{part} {tuple(color.shape)} and generator_attention.0."
+                                  f"{part} {tuple(attention.shape)} are not a 3-channel and a 1-channel head")
+        mapped[f"head.{part}"] = torch.cat([color, attention])
+        names[f"head.{part}"] = f"generator_color.0.{part} + generator_attention.0.{part}"
+    return _checked(mapped, model, what, names)
