@@ -117,7 +117,7 @@ class RegressionDiscriminator(nn.Module):
         x = self.image_encoder(frames.reshape(B * T, 3, S, S))  # (B*T, c4, f, f)
         x = self.image_fc(x.flatten(1)).view(B, T, -1)  # (B, T, image_features)
         lmk = self.landmark_encoder(example_landmarks)  # (B, landmark_features)
-        h, _ = self.lstm(torch.cat([lmk.unsqueeze(1).expand(B, T, -1), x], dim=2))  # [landmarks, image] (B, T, hidden)
+        h, _ = self.lstm(torch.cat([lmk.unsqueeze(1).expand(B, T, -1), x], dim=2))  # [landmarks, image]: (B, T, h)
         landmarks = torch.tanh(self.landmark_head(h)) + example_landmarks.unsqueeze(1)  # (B, T, 136)
         score = self.score_head(h).squeeze(2).mean(dim=1)  # (B, T, 1) -> (B, T) -> (B,)
         return score, landmarks

@@ -91,7 +91,8 @@ class VGNetConfig(DictConfig):
 
     @classmethod
     def preset(cls, name: str) -> "VGNetConfig":
-        """"paper": the published sizes (58,355,781 parameters, as the authors' `VG_net`; decoder ResNet blocks 44.0 M, ConvGRU 8.85 M).
+        """"paper": the published sizes (58,355,781 parameters, as the authors'
+        `VG_net`; decoder ResNet blocks 44.0 M, ConvGRU 8.85 M).
         "small": the same structure, ngf 8, bottleneck 16, 2 ResNet blocks, no dropout, 3x3 heads (0.41 M
         parameters), for CPU demos and tests: one generator + discriminator step (small presets, Adam, batch 2,
         T 16) took 0.35-0.6 s with `torch.set_num_threads(1)` on a shared 2-core machine (3-5 s with 2 threads

@@ -29,6 +29,7 @@ About 55 M parameters at the paper preset. Pure torch.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,18 +45,29 @@ WINDOW = 3200  # 0.2 s of audio per frame
 PAD = (WINDOW - SAMPLES_PER_FRAME) // 2  # 1280 zeros each side: window t is centred on frame t
 
 
-def audio_windows(audio: np.ndarray, n_frames: int) -> np.ndarray:
+def audio_windows(audio: np.ndarray, n_frames: int, rate: int = SAMPLE_RATE) -> np.ndarray:
     """The generator's audio input for n_frames video frames at 25 fps: int16 (S,) at 16 kHz -> float32
-    (n_frames, 3200) in [-1, 1]. The waveform / 32767 is cut (or zero-padded) to 640·n_frames samples, padded with
-    1280 zeros each side, and window t = padded[640t : 640t + 3200], 0.2 s centred on frame t (spec §1; the
-    authors' `sda.VideoAnimator`). Raises ValueError for n_frames < 1."""
+    (n_frames, rate / 5) in [-1, 1]. The waveform / 32767 (FFT-resampled to `rate` first when it is not 16 kHz, as
+    the authors' `sda.VideoAnimator` does with `scipy.signal.resample`; their GRID model hears 50 kHz) is cut (or
+    zero-padded) to rate / 25 · n_frames samples, padded with (window - hop) / 2 zeros each side, and window t =
+    padded[hop·t : hop·t + window]: 0.2 s centred on frame t (spec §1). At 16 kHz: hop 640, window 3200, 1280 zeros.
+    Raises ValueError for n_frames < 1 or a rate that is not a multiple of 25 Hz."""
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-    wave = np.zeros(SAMPLES_PER_FRAME * n_frames + 2 * PAD, np.float32)
-    used = np.asarray(audio)[: SAMPLES_PER_FRAME * n_frames].astype(np.float32) / 32767.0
-    wave[PAD : PAD + len(used)] = used
-    starts = SAMPLES_PER_FRAME * np.arange(n_frames)
-    return wave[starts[:, None] + np.arange(WINDOW)]  # (n_frames, 3200)
+    if rate % 25:
+        raise ValueError(f"rate must be a multiple of 25 Hz (whole samples per frame), got {rate}")
+    hop, window = rate // 25, rate // 5
+    signal = np.asarray(audio)[: SAMPLES_PER_FRAME * n_frames].astype(np.float64)
+    if rate != SAMPLE_RATE and len(signal):
+        from scipy.signal import resample
+
+        signal = resample(signal, len(signal) * rate // SAMPLE_RATE)
+    pad = (window - hop) // 2
+    wave = np.zeros(hop * n_frames + 2 * pad, np.float32)
+    used = (signal[: hop * n_frames] / 32767.0).astype(np.float32)
+    wave[pad : pad + len(used)] = used
+    starts = hop * np.arange(n_frames)
+    return wave[starts[:, None] + np.arange(window)]  # (n_frames, window)
 
 
 class FaceGrid:
@@ -83,6 +95,8 @@ class SDAGeneratorConfig(FaceGrid, DictConfig):
     ngf: width of the identity encoder's first layer (64); it doubles per layer, and the decoder mirrors it.
     id_size, content_size, noise_size: z_id (128), z_c (256, also the audio encoder's code), noise (10).
     audio_channels: width of the audio encoder's first conv (16); it doubles per layer.
+    audio_rate: sample rate of the waveform windows, Hz (16000, the store's; the authors' GRID model hears 50000,
+        TCD-TIMIT 48000, CREMA-D 16000: `audio_windows` resamples); windows are audio_rate / 5 samples.
     content_layers: layers of the content GRU (2, the released weights).
     noise_std: standard deviation of the per-frame noise (0.33 as the authors' code draws it; the paper's text gives
         a variance of 0.6).
@@ -98,6 +112,7 @@ class SDAGeneratorConfig(FaceGrid, DictConfig):
     content_size: int = 256
     noise_size: int = 10
     audio_channels: int = 16
+    audio_rate: int = SAMPLE_RATE
     content_layers: int = 2
     noise_std: float = 0.33
     noise: Literal["gru", "white", "off"] = "gru"
@@ -112,6 +127,8 @@ class SDAGeneratorConfig(FaceGrid, DictConfig):
         if min(self.ngf, self.id_size, self.content_size, self.audio_channels, self.content_layers) < 1 \
                 or self.noise_size < 0 or self.noise_std < 0:
             raise ValueError(f"widths and layers must be positive, noise size and std >= 0, got {self}")
+        if self.audio_rate < 1000 or self.audio_rate % 1000:
+            raise ValueError(f"audio_rate must be a whole number of kHz (1 ms stride), got {self.audio_rate}")
         if self.noise not in ("gru", "white", "off") or (not self.temporal and self.noise == "gru"):
             raise ValueError(f"noise must be gru, white or off, and not gru without the temporal GRUs, got "
                              f"noise={self.noise!r}, temporal={self.temporal}")
@@ -159,22 +176,34 @@ class IdentityEncoder(nn.Module):
         return self.code(x).flatten(1), skips  # (N, id_size), L maps
 
 
-class AudioEncoder(nn.Module):
-    """Raw-waveform windows (N, 1, 3200) -> (N, code_size): five Conv1d + BN + ReLU, 3200 -> 200 -> 100 -> 50 -> 25
-    -> 5 samples, then Conv1d k5 -> 1 + tanh (the authors' strides and kernels for 0.2 s at 16 kHz)."""
+def first_audio_conv(rate: int) -> tuple[int, int, int]:
+    """(kernel, stride, padding) of the audio encoder's first Conv1d for 0.2 s windows at `rate` Hz: 5 ms kernel, 1 ms
+    stride, "same" padding to rate / 5 / stride = 200 outputs (the authors' `encoder_audio.Encoder` with
+    init_kernel 0.005, init_stride 0.001 and `utils.calculate_padding`): (80, 16, 32) at 16 kHz, (250, 50, 100) at
+    50 kHz (their GRID model), (240, 48, 96) at 48 kHz (TCD-TIMIT)."""
+    window, kernel, stride = rate // 5, rate // 200, rate // 1000
+    total = (math.ceil(window / stride) - 1) * stride + kernel - window
+    return kernel, stride, math.ceil(total / 2)
 
-    def __init__(self, channels: int, code_size: int):
+
+class AudioEncoder(nn.Module):
+    """Raw-waveform windows (N, 1, rate / 5) -> (N, code_size): five Conv1d + BN + ReLU, 0.2 s -> 200 -> 100 -> 50 -> 25
+    -> 5 samples, then Conv1d k5 -> 1 + tanh (the authors' strides and kernels; `first_audio_conv`). rate: 16000
+    (the store's) or the rate an imported model was trained at."""
+
+    def __init__(self, channels: int, code_size: int, rate: int = SAMPLE_RATE):
         super().__init__()
+        self.window = rate // 5
         c = [1, channels, 2 * channels, 4 * channels, 8 * channels, 16 * channels]
-        shapes = [(80, 16, 32), (4, 2, 1), (4, 2, 1), (4, 2, 1), (10, 5, 3)]  # (kernel, stride, padding)
+        shapes = [first_audio_conv(rate), (4, 2, 1), (4, 2, 1), (4, 2, 1), (10, 5, 3)]  # (kernel, stride, padding)
         self.layers = nn.Sequential(*[
             nn.Sequential(nn.Conv1d(c[i], c[i + 1], k, s, p), nn.BatchNorm1d(c[i + 1]), nn.ReLU(inplace=True))
             for i, (k, s, p) in enumerate(shapes)])  # (N, 16 channels, 5)
         self.code = nn.Sequential(nn.Conv1d(c[-1], code_size, 5), nn.Tanh())  # (N, code_size, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1:] != (1, WINDOW):
-            raise ValueError(f"audio windows must be (N, 1, {WINDOW}), got {tuple(x.shape)}")
+        if x.shape[1:] != (1, self.window):
+            raise ValueError(f"audio windows must be (N, 1, {self.window}), got {tuple(x.shape)}")
         return self.code(self.layers(x)).flatten(1)
 
 
@@ -197,7 +226,8 @@ class SDAGenerator(nn.Module):
     """forward(identity, audio, lengths=None, noise=None) -> frames.
 
     identity: float32 (B, 3, H, W), the still face x_1 in [-1, 1] (the clip's first frame in training).
-    audio: float32 (B, T, 3200), `audio_windows` of each clip (zero rows past a clip's length).
+    audio: float32 (B, T, audio_rate / 5) (3200 at 16 kHz), `audio_windows` of each clip (zero rows past a clip's
+        length).
     lengths: int (B,) frames per clip for packed variable-length batches (None: all T); frames past a clip's
         length are decoded from the GRUs' zero outputs and should be ignored.
     noise: float32 (B, T, noise_size) before the noise GRU (None: drawn N(0, noise_std²) from torch's generator).
@@ -209,7 +239,7 @@ class SDAGenerator(nn.Module):
         self.cfg = cfg
         L, g = cfg.n_layers, cfg.ngf
         self.identity_encoder = IdentityEncoder(cfg)
-        self.audio_encoder = AudioEncoder(cfg.audio_channels, cfg.content_size)
+        self.audio_encoder = AudioEncoder(cfg.audio_channels, cfg.content_size, cfg.audio_rate)
         self.content_rnn = (nn.GRU(cfg.content_size, cfg.content_size, cfg.content_layers, batch_first=True)
                             if cfg.temporal else None)
         self.noise_rnn = (nn.GRU(cfg.noise_size, cfg.noise_size, batch_first=True)
@@ -235,8 +265,8 @@ class SDAGenerator(nn.Module):
 
     def forward(self, identity: torch.Tensor, audio: torch.Tensor, lengths: torch.Tensor | None = None,
                 noise: torch.Tensor | None = None) -> torch.Tensor:
-        """identity (B, 3, H, W) in [-1, 1], audio (B, T, 3200) (`audio_windows`), lengths (B,) int64 frames of each
-        padded sequence (None: all T), noise (B, T, noise_size) (None: drawn N(0, noise_std²)) -> frames
+        """identity (B, 3, H, W) in [-1, 1], audio (B, T, audio_rate / 5) (`audio_windows`), lengths (B,) int64
+        frames of each padded sequence (None: all T), noise (B, T, noise_size) (None: drawn N(0, noise_std²)) -> frames
         (B, T, 3, H, W) in [-1, 1]. Raises ValueError for other shapes."""
         B, T = identity.shape[0], audio.shape[1] if audio.ndim == 3 else 0
         latent, skips = self.latents(identity, audio, lengths, noise)  # (B, T, latent), L maps
@@ -252,11 +282,12 @@ class SDAGenerator(nn.Module):
         if identity.ndim != 4 or tuple(identity.shape[1:]) != (3, H, W):
             raise ValueError(f"identity must be (B, 3, {H}, {W}), got {tuple(identity.shape)}")
         B = identity.shape[0]
-        if audio.ndim != 3 or audio.shape[0] != B or audio.shape[2] != WINDOW:
-            raise ValueError(f"audio must be (B={B}, T, {WINDOW}), got {tuple(audio.shape)}")
+        window = self.audio_encoder.window
+        if audio.ndim != 3 or audio.shape[0] != B or audio.shape[2] != window:
+            raise ValueError(f"audio must be (B={B}, T, {window}), got {tuple(audio.shape)}")
         T = audio.shape[1]
         z_id, skips = self.identity_encoder(identity)  # (B, id), L maps
-        z_c = self.audio_encoder(audio.reshape(B * T, 1, WINDOW)).view(B, T, -1)  # (B, T, content)
+        z_c = self.audio_encoder(audio.reshape(B * T, 1, window)).view(B, T, -1)  # (B, T, content)
         if self.content_rnn is not None:
             z_c = self._rnn(self.content_rnn, z_c, lengths)  # (B, T, content)
         parts = [z_c]

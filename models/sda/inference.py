@@ -76,7 +76,7 @@ class SDATalker:
         g = self.generator
         dev = next(g.parameters()).device
         identity = torch.from_numpy(still).to(dev).permute(2, 0, 1).float().div(127.5).sub(1.0)[None]  # (1,3,H,W)
-        sound = torch.from_numpy(audio_windows(audio, n_frames)).to(dev)[None]  # (1, n, 3200)
+        sound = torch.from_numpy(audio_windows(audio, n_frames, g.cfg.audio_rate)).to(dev)[None]  # (1, n, win)
         training = g.training
         g.eval()
         try:

@@ -47,8 +47,9 @@ class AuthorsVGNet(nn.Module):  # code/models.py lines 182-256
         self.lmark_att = nn.Sequential(up(512, 256, True), nn.BatchNorm2d(256), nn.ReLU(), up(256, 128, True),
                                        nn.BatchNorm2d(128), nn.ReLU(), conv2d(128, 1, 3, norm=False))
         self.lmark_feature = nn.Sequential(conv2d(256, 512, 3))
-        self.generator1 = nn.Sequential(*[ResnetBlock(512) for _ in range(9)], up(512, 256, False), nn.BatchNorm2d(256),
-                                        nn.ReLU(), up(256, 128, False), nn.BatchNorm2d(128), nn.ReLU())
+        self.generator1 = nn.Sequential(*[ResnetBlock(512) for _ in range(9)], up(512, 256, False),
+                                        nn.BatchNorm2d(256), nn.ReLU(), up(256, 128, False), nn.BatchNorm2d(128),
+                                        nn.ReLU())
         self.base = nn.Sequential(up(128, 64, False), nn.BatchNorm2d(64), nn.ReLU(), up(64, 32, False),
                                   nn.BatchNorm2d(32), nn.ReLU())
         self.generator_color = nn.Sequential(nn.Conv2d(32, 3, 7, padding=3), nn.Tanh())
