@@ -64,7 +64,8 @@ class AuthorsVGNet(nn.Module):  # code/models.py lines 182-256
 def randomised(module: nn.Module, seed: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     state = module.state_dict()
-    return {k: (torch.rand(v.shape, generator=g) * 0.2 + 0.01 if v.is_floating_point() else v) for k, v in state.items()}
+    return {k: (torch.rand(v.shape, generator=g) * 0.2 + 0.01 if v.is_floating_point() else v)
+            for k, v in state.items()}
 
 
 @pytest.fixture(scope="module")
