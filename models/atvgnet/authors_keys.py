@@ -19,7 +19,7 @@ from torch import nn
 
 PREFIX = "module."
 
-# (authors' key pattern, talkface key); \1 ... are the pattern's groups. BN_OR_CONV: a Sequential's conv or BatchNorm.
+# (authors' key pattern, talkface key); \1 ... are the pattern's groups; _P: a conv's or BatchNorm's tensor names.
 _P = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
 
 ATNET_RULES: tuple[tuple[str, str], ...] = (
@@ -106,8 +106,8 @@ def _checked(mapped: dict[str, torch.Tensor], model: nn.Module, what: str,
     expected = model.state_dict()
     missing = [k for k in expected if k not in mapped and not k.endswith("num_batches_tracked")]
     if missing:
-        raise AuthorsKeyError(f"{what}: missing {len(missing)} key(s) of the authors' module, e.g. "
-                              f"{', '.join(authors_name.get(k, k) for k in missing[:8])}")
+        raise AuthorsKeyError(f"{what}: the file lacks {len(missing)} tensor(s) of the authors' module; talkface's "
+                              f"{', '.join(missing[:8])} stay(s) unfilled")
     out = {}
     for key, ref in expected.items():
         value = mapped.get(key)
