@@ -24,7 +24,10 @@ LFS_POINTER = b"version https://git-lfs"
 
 def _numpy_globals() -> list:
     """What unpickling a numpy array or scalar calls, each also under numpy 1's module name (the 2019 files)."""
-    from numpy._core import multiarray
+    try:
+        from numpy._core import multiarray  # numpy 2
+    except ImportError:  # numpy 1.26
+        from numpy.core import multiarray
 
     dtypes = [type(np.dtype(t)) for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
                                            "uint8", "bool")]
