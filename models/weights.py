@@ -36,3 +36,37 @@ def read_weights(path: Path, system: str, stage: str) -> dict:
     if (state.get("system"), state.get("stage")) != (system, stage):
         raise ValueError(f"{path} holds {state.get('system')}/{state.get('stage')} weights, not {system}/{stage}")
     return state
+
+
+class AuthorsKeyError(ValueError):
+    """A released (authors') state dict that does not map onto talkface's module: the message names the keys or
+    shapes."""
+
+
+def matched_state(mapped: dict[str, torch.Tensor], names: dict[str, str], model: torch.nn.Module,
+                  what: str) -> dict[str, torch.Tensor]:
+    """A state dict for `model` from `mapped` (talkface key -> tensor, renamed from a released file; `names` gives
+    each one's key in that file), checked against `model.state_dict()`: every tensor present with its shape
+    (BatchNorm's `num_batches_tracked`, unused in eval mode and not written by torch 0.4.0, may be missing: set to 0)
+    and none left over. Returns copies in the model's dtypes. Raises AuthorsKeyError naming the missing, mismatched
+    or left-over tensors."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in mapped and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise AuthorsKeyError(f"{what}: the file lacks {len(missing)} tensor(s) of the authors' module; talkface's "
+                              f"{', '.join(missing[:8])} stay(s) unfilled")
+    left = sorted(set(mapped) - set(expected))
+    if left:
+        raise AuthorsKeyError(f"{what}: tensors talkface's module has no room for: "
+                              f"{', '.join(names.get(k, k) for k in left[:8])}")
+    out = {}
+    for key, ref in expected.items():
+        value = mapped.get(key)
+        if value is None:  # num_batches_tracked of an old torch
+            out[key] = torch.zeros_like(ref)
+            continue
+        if tuple(value.shape) != tuple(ref.shape):
+            raise AuthorsKeyError(f"{what}: {names.get(key, key)} has shape {tuple(value.shape)}, talkface's {key} "
+                                  f"{tuple(ref.shape)}")
+        out[key] = value.detach().to(ref.dtype).clone()
+    return out

@@ -17,6 +17,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from models.weights import AuthorsKeyError, matched_state
+
 PREFIX = "module."
 
 # (authors' key pattern, talkface key); \1 ... are the pattern's groups; _P: a conv's or BatchNorm's tensor names.
@@ -67,10 +69,6 @@ VGNET_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
-class AuthorsKeyError(ValueError):
-    """An authors' state dict that does not map onto talkface's module: the message names the keys or shapes."""
-
-
 def strip_data_parallel(state: Mapping[str, torch.Tensor], what: str) -> dict[str, torch.Tensor]:
     """`state` without DataParallel's `module.` prefix (all keys have it, or none). Raises AuthorsKeyError when
     only some have it, or when `state` is not a mapping of str to tensors."""
@@ -83,69 +81,37 @@ def strip_data_parallel(state: Mapping[str, torch.Tensor], what: str) -> dict[st
     return {k[len(PREFIX):] if k.startswith(PREFIX) else k: v for k, v in state.items()}
 
 
-def _renamed(state: dict[str, torch.Tensor], rules: tuple[tuple[str, str], ...], what: str) -> dict[str, torch.Tensor]:
-    out, unknown = {}, []
+def _renamed(state: dict[str, torch.Tensor], rules: tuple[tuple[str, str], ...],
+             what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(talkface key -> tensor, talkface key -> the authors' key) of `state` renamed by `rules`. Raises
+    AuthorsKeyError naming keys no rule knows."""
+    out, names, unknown = {}, {}, []
     for key, value in state.items():
         for pattern, target in rules:
             m = re.fullmatch(pattern, key)
             if m:
-                out[m.expand(target)] = value
+                ours = m.expand(target)
+                out[ours], names[ours] = value, key
                 break
         else:
             unknown.append(key)
     if unknown:
         raise AuthorsKeyError(f"{what}: {len(unknown)} key(s) the authors' module does not have: "
                               f"{', '.join(sorted(unknown)[:8])}")
-    return out
-
-
-def _checked(mapped: dict[str, torch.Tensor], model: nn.Module, what: str,
-             authors_name: dict[str, str]) -> dict[str, torch.Tensor]:
-    """`mapped` checked against `model.state_dict()`: every key present with its shape (num_batches_tracked may be
-    missing: set to 0). Returns float32 / int64 copies."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in mapped and not k.endswith("num_batches_tracked")]
-    if missing:
-        raise AuthorsKeyError(f"{what}: the file lacks {len(missing)} tensor(s) of the authors' module; talkface's "
-                              f"{', '.join(missing[:8])} stay(s) unfilled")
-    out = {}
-    for key, ref in expected.items():
-        value = mapped.get(key)
-        if value is None:  # num_batches_tracked of an old torch
-            out[key] = torch.zeros_like(ref)
-            continue
-        if tuple(value.shape) != tuple(ref.shape):
-            raise AuthorsKeyError(f"{what}: {authors_name.get(key, key)} has shape {tuple(value.shape)}, the authors' "
-                                  f"module has {tuple(ref.shape)}")
-        out[key] = value.detach().to(ref.dtype).clone()
-    return out
-
-
-def _inverse_names(state: dict[str, torch.Tensor], rules) -> dict[str, str]:
-    names = {}
-    for key in state:
-        for pattern, target in rules:
-            m = re.fullmatch(pattern, key)
-            if m:
-                names[m.expand(target)] = key
-                break
-    return names
+    return out, names
 
 
 def atnet_state(authors: Mapping[str, torch.Tensor], model: nn.Module, what: str = "AT-net") -> dict[str, torch.Tensor]:
     """The authors' `AT_net` state dict (with or without `module.`) as a state dict of talkface's `ATNet` `model`
     (the paper preset). Raises AuthorsKeyError naming a key that is unknown, missing or of another shape."""
-    state = strip_data_parallel(authors, what)
-    return _checked(_renamed(state, ATNET_RULES, what), model, what, _inverse_names(state, ATNET_RULES))
+    return matched_state(*_renamed(strip_data_parallel(authors, what), ATNET_RULES, what), model, what)
 
 
 def vgnet_state(authors: Mapping[str, torch.Tensor], model: nn.Module, what: str = "VG-net") -> dict[str, torch.Tensor]:
     """The authors' `VG_net` state dict (with or without `module.`) as a state dict of talkface's `VGNet` `model`
     (the paper preset; its `head` = cat[generator_color.0, generator_attention.0] over output channels). Raises
     AuthorsKeyError naming a key that is unknown, missing or of another shape."""
-    state = strip_data_parallel(authors, what)
-    mapped = _renamed(state, VGNET_RULES, what)
-    names = _inverse_names(state, VGNET_RULES)
+    mapped, names = _renamed(strip_data_parallel(authors, what), VGNET_RULES, what)
     for part in ("weight", "bias"):
         color, attention = mapped.pop(f"head.color.{part}", None), mapped.pop(f"head.attention.{part}", None)
         if color is None or attention is None:
@@ -155,4 +121,4 @@ def vgnet_state(authors: Mapping[str, torch.Tensor], model: nn.Module, what: str
                                   f"{part} {tuple(attention.shape)} are not a 3-channel and a 1-channel head")
         mapped[f"head.{part}"] = torch.cat([color, attention])
         names[f"head.{part}"] = f"generator_color.0.{part} + generator_attention.0.{part}"
-    return _checked(mapped, model, what, names)
+    return matched_state(mapped, names, model, what)

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.weights import matched_state
+
 KEYS = ("encoder", "encoder_id", "generator", "mean_face", "img_size", "audio_rate", "video_rate", "audio_feat_len",
         "audio_feat_samples", "id_enc_dim", "rnn_gen_dim", "aud_enc_dim", "aux_latent", "sequential_noise")
 LFS_POINTER = b"version https://git-lfs"
@@ -54,8 +56,7 @@ def read_dat(path: Path) -> dict:
         with torch.serialization.safe_globals(_numpy_globals()):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch's UnpicklingError and the like; the file is the user's
-        found = re.search(r"(?:Unsupported global|unsupported GLOBAL|Unsupported operand|not an allowed global)"
-                          r"[^\n]*?(?:GLOBAL )?([\w.]+)", str(exc))
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # torch: "Unsupported global: GLOBAL io.open was not ..."
         what = f"its pickle calls {found.group(1)}, which is not a tensor or numpy array" if found else str(exc)[:300]
         raise ValueError(f"{path}: refused, not loaded ({what}); talkface reads the authors' files with torch's "
                          "weights-only unpickler and never runs their code") from None
@@ -67,29 +68,32 @@ def read_dat(path: Path) -> dict:
     return state
 
 
+_P = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
+# {state dict of the .dat: [(the authors' key pattern, talkface key from its match)]}: their module tree
+# `rnn_audio.RNN` (`encoder.cl`, `encoder.activations`, `rnn`), `encoder_image.Encoder` (`cl`) and
+# `img_generator.Generator` (`rnn_noise`, `dcl`: the projection, four `UnetBlock`s, the RGB deconvolution)
+RULES = {
+    "encoder": [(rf"encoder\.cl\.([0-4])\.(weight|bias)", lambda m: f"audio_encoder.layers.{m[1]}.0.{m[2]}"),
+                (r"encoder\.cl\.5\.(weight|bias)", lambda m: f"audio_encoder.code.0.{m[1]}"),
+                (rf"encoder\.activations\.([0-4])\.0\.{_P}", lambda m: f"audio_encoder.layers.{m[1]}.1.{m[2]}"),
+                (r"rnn\.((weight|bias)_(ih|hh)_l\d+)", lambda m: f"content_rnn.{m[1]}")],
+    "encoder_id": [(r"cl\.([0-4])\.0\.weight", lambda m: f"identity_encoder.layers.{m[1]}.0.weight"),
+                   (rf"cl\.([0-4])\.1\.{_P}", lambda m: f"identity_encoder.layers.{m[1]}.1.{m[2]}"),
+                   (r"cl\.5\.0\.weight", lambda m: "identity_encoder.code.0.weight")],
+    "generator": [(r"rnn_noise\.((weight|bias)_(ih|hh)_l0)", lambda m: f"noise_rnn.{m[1]}"),
+                  (r"dcl\.0\.0\.weight", lambda m: "project.0.weight"),
+                  (rf"dcl\.0\.1\.{_P}", lambda m: f"project.1.{m[1]}"),
+                  (r"dcl\.([1-4])\.dcl1\.weight", lambda m: f"blocks.{int(m[1]) - 1}.merge.0.weight"),
+                  (rf"dcl\.([1-4])\.activation1\.0\.{_P}", lambda m: f"blocks.{int(m[1]) - 1}.merge.1.{m[2]}"),
+                  (r"dcl\.([1-4])\.dcl2\.weight", lambda m: f"blocks.{int(m[1]) - 1}.up.0.weight"),
+                  (rf"dcl\.([1-4])\.activation2\.0\.{_P}", lambda m: f"blocks.{int(m[1]) - 1}.up.1.{m[2]}"),
+                  (r"dcl\.5\.weight", lambda m: "to_rgb.weight")],
+}
+
+
 def _mapped_key(part: str, key: str) -> str | None:
-    """talkface `SDAGenerator` key of the authors' key `key` of state dict `part` (None: not one of theirs). Their
-    module tree: `rnn_audio.RNN` (`encoder.cl`, `encoder.activations`, `rnn`), `encoder_image.Encoder` (`cl`) and
-    `img_generator.Generator` (`rnn_noise`, `dcl`: the projection, four `UnetBlock`s, the RGB deconvolution)."""
-    p = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
-    rules = {
-        "encoder": [(rf"encoder\.cl\.([0-4])\.(weight|bias)", lambda m: f"audio_encoder.layers.{m[1]}.0.{m[2]}"),
-                    (r"encoder\.cl\.5\.(weight|bias)", lambda m: f"audio_encoder.code.0.{m[1]}"),
-                    (rf"encoder\.activations\.([0-4])\.0\.{p}", lambda m: f"audio_encoder.layers.{m[1]}.1.{m[2]}"),
-                    (r"rnn\.((weight|bias)_(ih|hh)_l\d+)", lambda m: f"content_rnn.{m[1]}")],
-        "encoder_id": [(r"cl\.([0-4])\.0\.weight", lambda m: f"identity_encoder.layers.{m[1]}.0.weight"),
-                       (rf"cl\.([0-4])\.1\.{p}", lambda m: f"identity_encoder.layers.{m[1]}.1.{m[2]}"),
-                       (r"cl\.5\.0\.weight", lambda m: "identity_encoder.code.0.weight")],
-        "generator": [(r"rnn_noise\.((weight|bias)_(ih|hh)_l0)", lambda m: f"noise_rnn.{m[1]}"),
-                      (r"dcl\.0\.0\.weight", lambda m: "project.0.weight"),
-                      (rf"dcl\.0\.1\.{p}", lambda m: f"project.1.{m[1]}"),
-                      (r"dcl\.([1-4])\.dcl1\.weight", lambda m: f"blocks.{int(m[1]) - 1}.merge.0.weight"),
-                      (rf"dcl\.([1-4])\.activation1\.0\.{p}", lambda m: f"blocks.{int(m[1]) - 1}.merge.1.{m[2]}"),
-                      (r"dcl\.([1-4])\.dcl2\.weight", lambda m: f"blocks.{int(m[1]) - 1}.up.0.weight"),
-                      (rf"dcl\.([1-4])\.activation2\.0\.{p}", lambda m: f"blocks.{int(m[1]) - 1}.up.1.{m[2]}"),
-                      (r"dcl\.5\.weight", lambda m: "to_rgb.weight")],
-    }[part]
-    for pattern, target in rules:
+    """talkface `SDAGenerator` key of the authors' key `key` of state dict `part` (None: not one of theirs)."""
+    for pattern, target in RULES[part]:
         m = re.fullmatch(pattern, key)
         if m:
             return target(m)
@@ -118,8 +122,8 @@ def generator_config(state: dict):
 
 def generator_state(state: dict, model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The three state dicts of a `read_dat` dict as one state dict of talkface's `SDAGenerator` `model` (built from
-    `generator_config`). Raises ValueError naming a key that is unknown, missing or of another shape
-    (`num_batches_tracked` may be missing: set to 0)."""
+    `generator_config`), checked by `models.weights.matched_state`. Raises ValueError (AuthorsKeyError) naming a key
+    that is unknown, missing, left over or of another shape."""
     mapped, names = {}, {}
     for part in ("encoder", "encoder_id", "generator"):
         for key, value in state[part].items():
@@ -127,18 +131,4 @@ def generator_state(state: dict, model: torch.nn.Module) -> dict[str, torch.Tens
             if ours is None:
                 raise ValueError(f"{part}: key {key} is not in the authors' module tree")
             mapped[ours], names[ours] = value, f"{part}.{key}"
-    expected = model.state_dict()
-    out = {}
-    for key, ref in expected.items():
-        if key not in mapped:
-            if key.endswith("num_batches_tracked"):
-                out[key] = torch.zeros_like(ref)
-                continue
-            raise ValueError(f"missing a tensor of the authors' module: talkface's {key}")
-        value = mapped.pop(key)
-        if tuple(value.shape) != tuple(ref.shape):
-            raise ValueError(f"{names[key]} has shape {tuple(value.shape)}, talkface's {key} {tuple(ref.shape)}")
-        out[key] = value.detach().to(ref.dtype).clone()
-    if mapped:
-        raise ValueError(f"keys talkface's generator has no room for: {', '.join(names[k] for k in sorted(mapped))}")
-    return out
+    return matched_state(mapped, names, model, "Vougioukas et al. generator")
