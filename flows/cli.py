@@ -82,6 +82,8 @@ def systems(
         typer.echo(f"{d['name']}\n  paper:   {d['paper']}\n  stages:  {', '.join(d['stages'])}\n"
                    f"  crop:    {d['crop']['field']} {d['crop']['size'][0]}x{d['crop']['size'][1]}\n"
                    f"  metrics: {', '.join(d['metrics'])}")
+        if d["imports_released_weights"]:
+            typer.echo(f"  authors' weights: talkface import-weights --system {d['name']} --file …")
         if configs:
             for stage in system.stages:
                 small, paper = stage.Config.preset("small"), stage.Config.preset("paper")
@@ -153,6 +155,40 @@ def train(
         typer.echo(f"{name} checkpoint: {result['checkpoint']}")
     if "model_uri" in out:
         typer.echo(f"model: {out['model_uri']} (version {out['model_version']})")
+
+
+@app.command("import-weights")
+def import_weights(
+    system: str = typer.Option(..., help="atvgnet or sda: the system whose authors released these files"),
+    file: list[Path] = typer.Option(..., "--file", help="a released file, repeated (ATVGnet: atnet_lstm_18.pth and "
+                                                        "generator_23.pth; sda: grid.dat, timit.dat or crema.dat)"),
+    basics: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
+                                          help="ATVGnet: the authors' basics/ folder (default: the shipped copy)"),
+    alias: Optional[str] = typer.Option(None, help="MLflow alias (default: authors; sda: authors-grid, -timit or "
+                                                   "-crema by the file's name)"),
+    data_root: Path = typer.Option(Path("data"), help="where mlflow.db and run outputs live"),
+) -> None:
+    """Register the authors' released weights as an MLflow model version (read without running their pickles, every
+    tensor checked by name and shape); prints its URI for `generate`, `evaluate` and `benchmark --with-authors`."""
+    from pydantic import ValidationError
+
+    from flows.import_weights import ImportParams, import_weights as import_flow
+
+    try:
+        params = ImportParams(system=system, files=file, basics=basics, alias=alias, data_root=data_root)
+    except ValidationError as exc:
+        _fail("; ".join((f"--{str(e['loc'][0]).replace('_', '-')}: " if e["loc"] else "") + e["msg"]
+                        for e in exc.errors()))
+    start_temporary_prefect()
+    try:
+        out = import_flow(params)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    for source in out["sources"]:
+        typer.echo(f"{source['file']}: {source['bytes']} bytes, sha256 {source['sha256']}")
+    typer.echo(f"model: {out['model_uri']} (version {out['model_version']}; the authors' weights, trained on "
+               f"{out['trained_on']})")
+    typer.echo(f"MLflow run: {out['run_id']}")
 
 
 @app.command()
@@ -243,6 +279,8 @@ def benchmark(
                                                  help="raw root of --test-dataset; default: the bundled GRID clips"),
     seed: int = typer.Option(0),
     workers: int = typer.Option(1, min=1, help="parallel shard builders"),
+    with_authors: bool = typer.Option(False, help="also score the authors' released weights registered by "
+                                                  "`talkface import-weights` (atvgnet@authors, sda@authors-grid, ...)"),
 ) -> None:
     """The main job: build the store, train each system, score it on the test split, rank them beside the papers,
     log it all to MLflow. With --test-dataset, a cross-dataset benchmark: train on --dataset, score on the test split
@@ -262,7 +300,7 @@ def benchmark(
                                  dataset=dataset, raw_root=raw_root, preset=preset, steps=steps,
                                  overrides=parse_assignments(set_), sync_model=sync_model, sync_steps=sync_steps,
                                  reader_model=reader_model, reader_steps=reader_steps, seed=seed, workers=workers,
-                                 test_dataset=test_dataset, test_raw_root=test_raw_root)
+                                 test_dataset=test_dataset, test_raw_root=test_raw_root, with_authors=with_authors)
         if params.raw_root is None and params.dataset != "grid":
             raise ConfigError(f"--dataset {params.dataset} needs --raw-root: the bundled clips are GRID's")
         params.check_configs()  # every stage setting of every system, before anything runs
@@ -282,6 +320,8 @@ def benchmark(
         typer.echo(f"test store: {out['test_store']}")
     for system, result in out["systems"].items():
         typer.echo(f"{system}: model {result['model_uri']}, MLflow run {result['run_id']}")
+    for label, result in out["authors"].items():
+        typer.echo(f"{label} (the authors' weights): model {result['model_uri']}, MLflow run {result['run_id']}")
     typer.echo(f"MLflow run: {out['run_id']}")
     mlflow_exe = Path(sys.executable).with_name("mlflow")
     typer.echo(f"Open the MLflow UI:  {mlflow_exe} ui --backend-store-uri {out['tracking_uri']} --host 127.0.0.1 --port 5000")

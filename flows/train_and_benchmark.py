@@ -78,6 +78,9 @@ class BenchmarkParams(BaseModel):
     test_raw_root: Path | None = Field(None, description="raw root of test_dataset in its official layout; default: "
                                                          "the bundled GRID clips (test_dataset grid only)")
     workers: int = Field(1, ge=1, description="parallel shard builders")
+    with_authors: bool = Field(False, description="also score the authors' released weights of the benchmarked "
+                                                  "systems registered by `talkface import-weights` (atvgnet@authors; "
+                                                  "sda@authors-grid, -timit, -crema), as rows of their own")
     experiment: str = Field("talkface", description="MLflow experiment")
 
     @property
@@ -158,7 +161,8 @@ def train_and_benchmark(params: BenchmarkParams) -> dict:
     (its test split must hold ok clips), train the systems on the train store, the experts and the scores on the
     test store. Returns {"run_id" (the parent), "tracking_uri", "store" (trained on), "test_store" (scored on; the
     same store without test_dataset), "systems": {system: {"run_id", "train_run_id", "evaluate_run_id",
-    "model_uri", "stages", "metrics"}}, "sync_model", "reader_model", "summary" (markdown)}."""
+    "model_uri", "stages", "metrics"}}, "authors" (with_authors: {"<system>@<alias>": {"system", "key", "model_uri",
+    "trained_on", "run_id", "metrics"}}), "sync_model", "reader_model", "summary" (markdown)}."""
     log = get_run_logger()
     data_root = params.data_root.resolve()
     if params.raw_root is None and params.dataset != "grid":
@@ -207,10 +211,13 @@ def train_and_benchmark(params: BenchmarkParams) -> dict:
         for system in params.systems:
             results[system] = benchmark_system(system, params, common, test_store, sync_model, reader_model,
                                                data_root, run_id)
+        authors, missing = (benchmark_authors(params, client, test_store, sync_model, reader_model, data_root, run_id)
+                            if params.with_authors else ({}, []))
         now = int(time.time() * 1000)
-        client.log_batch(run_id, metrics=[Metric(f"test/{params.tested_on}/{system}/{k}", float(v), now, 0)
-                                          for system, r in results.items() for k, v in r["metrics"].items()])
-        summary = render_summary(params, card, run_id, results, test_card if cross else None)
+        client.log_batch(run_id, metrics=[Metric(f"test/{params.tested_on}/{key}/{k}", float(v), now, 0)
+                                          for key, r in [*results.items(), *((a["key"], a) for a in authors.values())]
+                                          for k, v in r["metrics"].items()])
+        summary = render_summary(params, card, run_id, results, test_card if cross else None, authors, missing)
         client.log_text(run_id, summary, "leaderboard.md")
     except BaseException:
         client.set_terminated(run_id, "FAILED")
@@ -221,7 +228,7 @@ def train_and_benchmark(params: BenchmarkParams) -> dict:
                              description=f"{', '.join(params.systems)} {on}: the leaderboard")
     log.info("benchmark done: MLflow run %s", run_id)
     return {"run_id": run_id, "tracking_uri": uri, "store": str(store_dir), "test_store": str(test_store),
-            "systems": results, "sync_model": str(sync_model) if sync_model else None,
+            "systems": results, "authors": authors, "sync_model": str(sync_model) if sync_model else None,
             "reader_model": str(reader_model) if reader_model else None, "summary": summary}
 
 
@@ -260,10 +267,39 @@ def benchmark_system(system: str, params: BenchmarkParams, common: dict, test_st
             "model_uri": trained["model_version_uri"], "stages": trained["stages"], "metrics": scored["metrics"]}
 
 
+def benchmark_authors(params: BenchmarkParams, client: MlflowClient, test_store: Path, sync_model: Path | None,
+                      reader_model: Path | None, data_root: Path, parent_run_id: str) -> tuple[dict, list[str]]:
+    """({"<system>@<alias>": {"system", "key" (the MLflow metric prefix "<system>-<alias>"), "model_uri", "trained_on",
+    "run_id", "metrics"}}, [a note per benchmarked system with an importer but no imported weights]): each
+    benchmarked system's released weights (`storage.tracking.released_versions`: those trained on the tested
+    dataset, else all of them) evaluated on `test_store`'s test split, nested under the benchmark run."""
+    scored, missing = {}, []
+    for system in params.systems:
+        if SYSTEMS[system].importer is None:
+            continue
+        versions = tracking.released_versions(client, system)
+        if not versions:
+            missing.append(f"{system}: no released weights in this MLflow store (`talkface import-weights --system "
+                           f"{system} --file …`)")
+            continue
+        same = [v for v in versions if v[2].get("trained_on") == params.tested_on]
+        for alias, version, tags in same or versions:
+            out = evaluate(EvaluateParams(model_uri=f"models:/{system}/{version}", store=test_store, split="test",
+                                          data_root=data_root, sync_model=sync_model, reader_model=reader_model,
+                                          experiment=params.experiment, parent_run_id=parent_run_id))
+            scored[f"{system}@{alias}"] = {"system": system, "key": f"{system}-{alias}",
+                                           "model_uri": f"models:/{system}/{version}",
+                                           "trained_on": tags.get("trained_on", "unknown"), "run_id": out["run_id"],
+                                           "metrics": out["metrics"]}
+    return scored, missing
+
+
 def render_summary(params: BenchmarkParams, card: dict, run_id: str, results: dict[str, dict],
-                   test_card: dict | None = None) -> str:
+                   test_card: dict | None = None, authors: dict[str, dict] | None = None,
+                   missing: list[str] | None = None) -> str:
     """The benchmark's markdown: what ran, the leaderboard beside the published numbers, per-system details.
-    card: the store trained on; test_card: the store tested on, when it is another (`test_dataset`)."""
+    card: the store trained on; test_card: the store tested on, when it is another (`test_dataset`); authors,
+    missing: `benchmark_authors`' scores of the released weights (their own leaderboard columns) and notes."""
     first = next(iter(results.values()))["metrics"]
     # the published numbers are the tested dataset's; tasks.published titles a paper's column trained on another
     # dataset ("(trained on LRW)": Zheng et al. 2020, Tab. III) and notes under a paper table trained otherwise
@@ -283,7 +319,9 @@ def render_summary(params: BenchmarkParams, card: dict, run_id: str, results: di
     lines += [f"MLflow run `{run_id}`. Test split: {int(first['n_clips'])} clips, {int(first['n_frames'])} frames. "
               f"LMD is in pixels of {scored_on} 128-px aligned crops.\n",
               "## Leaderboard beside the published numbers\n",
-              published.leaderboard_markdown({s: r["metrics"] for s, r in results.items()}, tested)]
+              published.leaderboard_markdown({**{s: r["metrics"] for s, r in results.items()},
+                                              **{label: a["metrics"] for label, a in (authors or {}).items()}},
+                                             tested)]
     for system, r in results.items():
         m = r["metrics"]
         stages = ", ".join(f"{name} {s['step']} steps (final loss {s['final_loss']:.4f})"
@@ -312,6 +350,16 @@ def render_summary(params: BenchmarkParams, card: dict, run_id: str, results: di
         tables = published.tables_markdown(system, m, tested, trained_on=params.dataset)
         if tables:
             lines.append(f"Beside the paper's own tables:\n\n{tables}")
+    if authors or missing:
+        lines.append("\n## The authors' released weights\n\nScored by the same pipeline on the same test split, "
+                     "each rendering by its authors' protocol (their alignment and features) and warped back into "
+                     "the store's crop; the `<system>@<alias>` columns of the leaderboard.\n")
+    for label, a in (authors or {}).items():
+        m = a["metrics"]
+        lines.append(f"- **{label}**: model `{a['model_uri']}`, trained by the authors on {a['trained_on']}, "
+                     f"MLflow run `{a['run_id']}`: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}, "
+                     f"LMD {m['lmd']:.2f}.")
+    lines += [f"- {note}" for note in missing or []]
     return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, NamedTuple, Protocol
+from typing import Any, Callable, ClassVar, Iterator, NamedTuple, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -162,6 +162,10 @@ class System:
     name: registry key and MLflow registered-model name. paper: the citation. stages: trained in this order.
     crop: the store crop its generator renders. metrics: the metric names its evaluation reports.
     generator: its `Generator` class (None for a system that renders nothing, e.g. the SyncNet expert).
+    importer: for a system whose authors released weights, `importer(files, basics)` -> `models.weights.Released`:
+        their files (paths, in any order) read without running their pickles and mapped onto talkface's modules,
+        with a strict key and shape check (`talkface import-weights`); basics: a folder of constants the authors'
+        protocol reads, None for the shipped copy. Raises FileNotFoundError / ValueError naming the file or key.
     """
 
     name: str
@@ -170,6 +174,7 @@ class System:
     crop: Crop
     metrics: frozenset[str] = field(default_factory=frozenset)
     generator: type | None = None
+    importer: Callable[[Sequence[Path], Path | None], Any] | None = None
 
     def stage(self, name: str) -> Stage:
         """The stage called `name`. Raises KeyError listing the system's stages."""
@@ -186,4 +191,4 @@ class System:
         """name, paper, stages, crop and metrics as primitives (for `talkface systems` and model.json)."""
         return {"name": self.name, "paper": self.paper, "stages": list(self.stage_names),
                 "crop": {"field": self.crop.field, "size": list(self.crop.size)}, "metrics": sorted(self.metrics),
-                "generates": self.generator is not None}
+                "generates": self.generator is not None, "imports_released_weights": self.importer is not None}

@@ -6,6 +6,7 @@ AT-net's PCA basis) and `store_dir`; only training checkpoints hold optimizer an
 training code)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -70,3 +71,19 @@ def matched_state(mapped: dict[str, torch.Tensor], names: dict[str, str], model:
                                   f"{tuple(ref.shape)}")
         out[key] = value.detach().to(ref.dtype).clone()
     return out
+
+
+@dataclass(frozen=True)
+class Released:
+    """A system's weights as its authors released them, converted for talkface (`System.importer`): what
+    `tasks.model_dir.export_released` writes as a model directory.
+
+    stages: {stage: {"modules": {name: state dict}, "config": the networks' config dicts as the stage's inference
+        file holds them, "extra": {"protocol": "authors", ...}}}: each becomes `<stage>.pt` ("talkface.weights/1").
+    alias: the MLflow alias it registers under ("authors", "authors-grid", ...).
+    trained_on: the dataset the authors trained it on ("lrw", "grid", ...; "unknown" when the file does not say).
+    """
+
+    stages: dict[str, dict]
+    alias: str
+    trained_on: str

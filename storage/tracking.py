@@ -111,18 +111,38 @@ def download_checkpoints(client: MlflowClient, run_id: str, dst: Path,
 
 
 def register_model(client: MlflowClient, name: str, run_id: str, artifact_path: str, alias: str | None,
-                   tags: dict[str, str] | None = None, description: str | None = None) -> str:
-    """Register the run's artifact folder `artifact_path` as a new version of registered model `name` (created when
-    missing) and point `alias` at it (MLflow reserves "latest"). Returns the version number as a string."""
+                   tags: dict[str, str] | None = None, description: str | None = None,
+                   model_description: str | None = None) -> str:
+    """Register the run's artifact folder `artifact_path` as a new version (`description`) of registered model `name`
+    (created with `model_description`, e.g. the system's paper, when missing) and point `alias` at it (MLflow reserves
+    "latest"). Returns the version number as a string."""
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description="ATVGnet cascade (AT-net + VG-net), Chen et al. CVPR 2019")
+        try:
+            client.create_registered_model(name, description=model_description)
+        except MlflowException:  # created meanwhile by another process
+            client.get_registered_model(name)
     source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
     version = client.create_model_version(name, source, run_id=run_id, tags=tags, description=description)
     if alias:
         client.set_registered_model_alias(name, alias, version.version)
     return str(version.version)
+
+
+def released_versions(client: MlflowClient, name: str) -> list[tuple[str, str, dict[str, str]]]:
+    """[(alias, version, tags)] of registered model `name`'s versions that `talkface import-weights` registered (tag
+    protocol "authors") and an alias points at, sorted by alias; [] when the model does not exist."""
+    try:
+        aliases = client.get_registered_model(name).aliases
+    except MlflowException:
+        return []
+    out = []
+    for alias, version in sorted(aliases.items()):
+        tags = client.get_model_version(name, str(version)).tags
+        if tags.get("protocol") == "authors":
+            out.append((alias, str(version), dict(tags)))
+    return out
 
 
 def download_model(uri: str, data_root: Path, dst: Path) -> Path:

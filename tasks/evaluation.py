@@ -10,7 +10,7 @@ truth is the clip's own frames of the same crop.
 Face views: dlib needs a whole face, so the landmark, identity, blink and sync metrics read face crops. For a
 `face` generator these are its frames. For any other crop, the generated frames and the real ones are each pasted
 into the clip's first 128×128 face frame (the still face) through the inverse of the face -> crop transform with a
-feathered mask (`tasks.generate.paste_back`, what `generate` shows a user), so dlib sees the same face around both
+feathered mask (`storage.paste.paste_back`, what `generate` shows a user), so dlib sees the same face around both
 and LMD measures the generated crop alone. (Chen et al. 2018 pasted both into one fixed background face; here it
 is each clip's own first frame.) Then, with `tasks.metrics`:
   psnr, ssim              on the generator's crop (64×64 mouths for the lip GAN): default float arithmetic on uint8
@@ -57,9 +57,9 @@ import pandas as pd
 
 from storage import store
 from storage.dataset import ClipReader, ok_clips
+from storage.paste import paste_back
 from tasks import align
 from tasks.face import FaceTracker
-from tasks.generate import paste_back
 from tasks.metrics import acd, blink_statistics, cpbd, eye_aspect_ratio, lmd, psnr, psnr_paper_uint8, ssim, ssim_paper
 from tasks.metrics.wer import wer
 

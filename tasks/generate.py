@@ -8,9 +8,9 @@ audio (DESIGN "What it is", step 5). Pure: no Prefect, no MLflow.
 2. `prepare_audio`: any file ffmpeg reads (any container, sample rate, channel count) → 16 kHz mono int16, its MFCC
    (`storage.audio.mfcc`, 100 Hz, c0 = log-energy) and the number of video frames at 25 fps, ceil(S / 640).
 3. the system's `Generator` (`models.system`): crop, landmarks, audio → uint8 frames of the crop.
-4. `paste_back`: each frame warped back into the photo through the inverse of the crop transform and blended with
-   a feathered mask, so the video is the user's photo at its own resolution with the face talking (as Wav2Lip-style
-   tools deliver); `crop_only` keeps the crop itself.
+4. `paste_back` (`storage.paste`): each frame warped back into the photo through the inverse of the crop transform
+   and blended with a feathered mask, so the video is the user's photo at its own resolution with the face talking
+   (as Wav2Lip-style tools deliver); `crop_only` keeps the crop itself.
 5. `write_video`: H.264 (yuv420p) mp4 at 25 fps from raw RGB frames piped into ffmpeg, muxed with the ORIGINAL audio
    file's first audio stream re-encoded to AAC; the frame count is padded (last frame repeated) or trimmed to
    ceil(S / 640), so the video ends within one frame after the audio.
@@ -34,6 +34,7 @@ import numpy as np
 
 from storage import audio as audio_features
 from storage.crops import CROPS, FACE, Crop
+from storage.paste import paste_back
 from tasks import align, media
 from tasks.face import FaceTracker
 
@@ -185,40 +186,6 @@ def write_video(frames: np.ndarray, wave: np.ndarray, out_path: PathLike, fps: i
             raise GenerateError(f"ffmpeg could not write {out_path}: {lines[-1] if lines else exc}") from None
         partial.replace(out_path)
     return out_path
-
-
-# --------------------------------------------------------------------------------------------------- paste-back
-
-
-def feather_mask(size: tuple[int, int], feather: int) -> np.ndarray:
-    """float32 (H, W) in [0, 1]: 1 inside the crop, falling smoothly to 0 over its outer `feather` pixels."""
-    h, w = size
-    mask = np.zeros((h, w), np.float32)
-    mask[feather : h - feather, feather : w - feather] = 1.0
-    if feather:
-        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=feather / 2, borderType=cv2.BORDER_CONSTANT)
-    return mask
-
-
-def paste_back(photo: np.ndarray, frames: np.ndarray, transform: np.ndarray, feather: int = 8) -> np.ndarray:
-    """Generated crops put back into the photo they were cut from.
-
-    photo: uint8 (H, W, 3) RGB; frames: uint8 (n, h, w, 3) RGB crops; transform: float (2, 3), the similarity that
-    maps photo pixels to crop pixels (`prepare_photo`). Each frame is warped into the photo through the inverse
-    transform (bilinear) and blended with a feathered mask (`feather_mask`, warped the same way), so the crop's
-    edges do not show. Returns uint8 (n, H, W, 3).
-    """
-    h, w = frames.shape[1:3]
-    H, W = photo.shape[:2]
-    inverse = cv2.invertAffineTransform(np.asarray(transform, np.float64))
-    mask = cv2.warpAffine(feather_mask((h, w), min(feather, min(h, w) // 4)), inverse, (W, H),
-                          flags=cv2.INTER_LINEAR, borderValue=0)[..., None]  # (H, W, 1)
-    background = photo.astype(np.float32) * (1.0 - mask)
-    out = np.empty((len(frames), H, W, 3), np.uint8)
-    for i, frame in enumerate(frames):
-        warped = cv2.warpAffine(frame, inverse, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out[i] = np.clip(background + warped.astype(np.float32) * mask + 0.5, 0, 255).astype(np.uint8)
-    return out
 
 
 # ----------------------------------------------------------------------------------------------------- pipeline

@@ -5,6 +5,10 @@ Layout, each `.pt` read with `torch.load(weights_only=True)` (`models.weights.re
     <stage>.pt   "talkface.weights/1" for each stage the system's inference uses: system, stage, step, modules (the
                  stage's `inference_modules` only), config, extra, store_dir
     model.json   the system (name, paper, stages, crop, metrics), each file's stage and steps, store version, usage
+
+A model its authors released (`export_released`, `talkface import-weights`) has the same layout: step 0, store_dir
+None, extra["protocol"] "authors" (its generator follows the authors' preprocessing), and model.json says
+"protocol": "authors", "trained_on" and the released files it came from ("sources": name, bytes, sha256).
 """
 from __future__ import annotations
 
@@ -14,9 +18,34 @@ from pathlib import Path
 import torch
 
 from models.system import System
-from models.weights import WEIGHTS_FORMAT, read_weights
+from models.weights import WEIGHTS_FORMAT, Released, read_weights
 
 CARD_FILE = "model.json"
+USAGE = "talkface generate --image FACE.jpg --audio SPEECH.wav --out OUT.mp4 --model <this model's URI>"
+
+
+def _save_stage(out_dir: Path, system: System, stage: str, step: int, modules: dict, config: dict, extra: dict,
+                store_dir: str | None) -> dict:
+    """Write `<stage>.pt` ("talkface.weights/1"); returns its model.json entry."""
+    torch.save({"format": WEIGHTS_FORMAT, "system": system.name, "stage": stage, "step": step, "modules": modules,
+                "config": config, "extra": extra, "store_dir": store_dir}, out_dir / f"{stage}.pt")
+    return {"stage": stage, "steps": int(step), "store_dir": store_dir}
+
+
+def _inference_stages(system: System, available, missing: str) -> list:
+    """The system's stages with inference modules. Raises KeyError `missing` (formatted with stage and system) for
+    one not in `available`."""
+    stages = [stage for stage in system.stages if stage.inference_modules]
+    for stage in stages:
+        if stage.name not in available:
+            raise KeyError(missing.format(stage=stage.name, system=system.name))
+    return stages
+
+
+def _write_card(out_dir: Path, system: System, files: dict, meta: dict) -> Path:
+    card = {"system": system.describe(), "format": WEIGHTS_FORMAT, "files": files, "usage": USAGE, **meta}
+    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return out_dir
 
 
 def export_model(system: System, checkpoints: dict[str, Path], out_dir: Path, meta: dict | None = None) -> Path:
@@ -27,21 +56,30 @@ def export_model(system: System, checkpoints: dict[str, Path], out_dir: Path, me
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
-    for stage in system.stages:
-        if not stage.inference_modules:
-            continue
-        if checkpoints.get(stage.name) is None:
-            raise KeyError(f"no {stage.name} checkpoint to export {system.name} from")
+    given = {k for k, v in checkpoints.items() if v is not None}
+    for stage in _inference_stages(system, given, "no {stage} checkpoint to export {system} from"):
         ckpt = read_weights(checkpoints[stage.name], system.name, stage.name)
-        torch.save({"format": WEIGHTS_FORMAT, "system": system.name, "stage": stage.name, "step": ckpt["step"],
-                    "modules": {k: ckpt["modules"][k] for k in stage.inference_modules}, "config": ckpt["config"],
-                    "extra": ckpt["extra"], "store_dir": ckpt["store_dir"]}, out_dir / f"{stage.name}.pt")
-        files[f"{stage.name}.pt"] = {"stage": stage.name, "steps": int(ckpt["step"]), "store_dir": ckpt["store_dir"]}
-    card = {"system": system.describe(), "format": WEIGHTS_FORMAT, "files": files,
-            "usage": "talkface generate --image FACE.jpg --audio SPEECH.wav --out OUT.mp4 --model <this model's URI>",
-            **(meta or {})}
-    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    return out_dir
+        files[f"{stage.name}.pt"] = _save_stage(out_dir, system, stage.name, ckpt["step"],
+                                                {k: ckpt["modules"][k] for k in stage.inference_modules},
+                                                ckpt["config"], ckpt["extra"], ckpt["store_dir"])
+    return _write_card(out_dir, system, files, meta or {})
+
+
+def export_released(system: System, released: Released, out_dir: Path, meta: dict | None = None) -> Path:
+    """Write the model directory (module docstring) of `system` from its authors' converted release
+    (`System.importer`) into `out_dir`; returns it. meta: extra model.json entries (the released files' sources,
+    MLflow run id, ...). Raises KeyError when a stage with inference modules or one of its modules is missing from
+    the release."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for stage in _inference_stages(system, released.stages, "the released {system} has no {stage} weights"):
+        part = released.stages[stage.name]
+        files[f"{stage.name}.pt"] = _save_stage(out_dir, system, stage.name, 0,
+                                                {k: part["modules"][k] for k in stage.inference_modules},
+                                                part["config"], part["extra"], None)
+    return _write_card(out_dir, system, files,
+                       {"protocol": "authors", "trained_on": released.trained_on, **(meta or {})})
 
 
 def read_card(model_dir: Path) -> dict:

@@ -12,12 +12,15 @@ sigmoid) are the four output channels of `VGNet.head`. Pure torch.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from pathlib import Path
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
-from models.weights import AuthorsKeyError, matched_state
+from models.atvgnet.at_net import ATNet, ATNetConfig
+from models.atvgnet.vg_net import VGNet, VGNetConfig
+from models.weights import AuthorsKeyError, Released, load_file, matched_state
 
 PREFIX = "module."
 
@@ -122,3 +125,51 @@ def vgnet_state(authors: Mapping[str, torch.Tensor], model: nn.Module, what: str
         mapped[f"head.{part}"] = torch.cat([color, attention])
         names[f"head.{part}"] = f"generator_color.0.{part} + generator_attention.0.{part}"
     return matched_state(mapped, names, model, what)
+
+
+def _which(state: object) -> str | None:
+    """"atnet" or "vgnet" for a released state dict by the keys only that network has; None for neither."""
+    if not isinstance(state, Mapping):
+        return None
+    keys = {k.removeprefix(PREFIX) for k in state if isinstance(k, str)}
+    if any(k.startswith("audio_eocder.") for k in keys):
+        return "atnet"
+    if any(k.startswith("convGRU.") for k in keys):
+        return "vgnet"
+    return None
+
+
+def import_released(files: Sequence[Path], basics: Path | None = None) -> Released:
+    """The authors' two files (`atnet_lstm_18.pth`, `generator_23.pth`, in either order: each is recognised by its
+    keys) as a `models.weights.Released` of AT-net and VG-net at the paper preset, for the authors' protocol
+    (`authors_generator`): atnet.pt carries their constants (`authors_protocol.load_basics(basics)`, default: the
+    shipped copy). Both files are read with `torch.load(weights_only=True)`. Raises FileNotFoundError for a missing
+    file, ValueError when a file is not one of the two (naming it), when one is missing or given twice, and
+    AuthorsKeyError (a ValueError) naming a key or shape that does not map."""
+    from models.atvgnet import authors_generator
+    from models.atvgnet import authors_protocol
+
+    found: dict[str, tuple[Path, dict]] = {}
+    for path in map(Path, files):
+        state = load_file(path, "ATVGnet weights")
+        which = _which(state)
+        if which is None:
+            raise ValueError(f"{path}: neither the authors' AT-net (audio_eocder.*) nor their VG-net (convGRU.*)")
+        if which in found:
+            raise ValueError(f"{path} and {found[which][0]} both hold the authors' {which}: give one of each")
+        found[which] = (path, state)
+    missing = [f"{name} ({file})" for name, file in (("atnet", "atnet_lstm_18.pth"), ("vgnet", "generator_23.pth"))
+               if name not in found]
+    if missing:
+        raise ValueError(f"the authors' ATVGnet needs both files; missing {', '.join(missing)}")
+    atnet_cfg, vgnet_cfg = ATNetConfig.preset("paper"), VGNetConfig.preset("paper")  # the authors' sizes
+    atnet = atnet_state(found["atnet"][1], ATNet(atnet_cfg), f"AT-net ({found['atnet'][0].name})")
+    vgnet = vgnet_state(found["vgnet"][1], VGNet(vgnet_cfg), f"VG-net ({found['vgnet'][0].name})")
+    constants = authors_protocol.load_basics(Path(basics) if basics else authors_protocol.BASICS)
+    protocol = authors_generator.PROTOCOL
+    return Released(
+        stages={"atnet": {"modules": {"atnet": atnet}, "config": {"model": atnet_cfg.to_dict()},
+                          "extra": {"protocol": protocol, "basics": authors_generator.basics_to_extra(constants)}},
+                "vgnet": {"modules": {"generator": vgnet}, "config": {"generator": vgnet_cfg.to_dict()},
+                          "extra": {"protocol": protocol}}},
+        alias="authors", trained_on="lrw")

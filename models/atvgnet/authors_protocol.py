@@ -86,12 +86,22 @@ def alignment(landmarks: np.ndarray, basics: Basics) -> np.ndarray:
     return shift @ np.linalg.inv(tform.params)
 
 
+def warp(image: np.ndarray, matrix: np.ndarray, fill: int | None = 0) -> np.ndarray:
+    """uint8 (128, 128, 3): `image` uint8 (H, W, 3) seen through `matrix` float (3, 3) (image -> crop pixels),
+    bilinear, truncated to uint8 as their `np.array(tf.warp(...) * 255, dtype=np.uint8)`. fill: the value outside
+    the image (0: black, as their warp of the whole photo), None: its edge pixels repeated (for an image that is
+    itself a crop)."""
+    import cv2
+
+    border = dict(borderMode=cv2.BORDER_REPLICATE) if fill is None else dict(borderMode=cv2.BORDER_CONSTANT,
+                                                                              borderValue=fill)
+    warped = cv2.warpAffine(np.asarray(image, np.float32), np.asarray(matrix, np.float64)[:2], (CROP, CROP),
+                            flags=cv2.INTER_LINEAR, **border)
+    return np.clip(warped, 0, 255).astype(np.uint8)
+
+
 def align_image(image: np.ndarray, landmarks: np.ndarray, basics: Basics) -> tuple[np.ndarray, np.ndarray]:
     """(crop uint8 (128, 128, 3), transform float64 (3, 3) image -> crop pixels): the authors' aligned face of an RGB
     uint8 image, bilinear, black outside the image, as their `tf.warp` (truncated to uint8 as theirs)."""
-    import cv2
-
     matrix = alignment(landmarks, basics)
-    warped = cv2.warpAffine(np.asarray(image, np.float32), matrix[:2], (CROP, CROP), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return np.clip(warped, 0, 255).astype(np.uint8), matrix
+    return warp(image, matrix, fill=0), matrix

@@ -23,6 +23,7 @@ from models.atvgnet.at_net import ATNet
 from models.atvgnet.data import mfcc_windows
 from models.atvgnet.inference import load_atnet, load_vgnet
 from models.system import eval_mode
+from models.weights import read_weights
 from storage import audio as audio_features
 from storage.crops import FACE
 from storage.landmark_pca import LandmarkPCA, normalise
@@ -49,8 +50,13 @@ class ATVGnetGenerator:
 
     @classmethod
     def load(cls, model_dir: Path, device: str | torch.device = "cpu") -> "ATVGnetGenerator":
-        """From an ATVGnet model directory (`atnet.pt`, `vgnet.pt`; `tasks.model_dir`), on `device`. Raises as
-        `models.weights.read_weights`."""
+        """From an ATVGnet model directory (`atnet.pt`, `vgnet.pt`; `tasks.model_dir`), on `device`; the authors'
+        released weights (`talkface import-weights`: extra["protocol"] "authors") come back as
+        `authors_generator.AuthorsATVGnetGenerator`. Raises as `models.weights.read_weights`."""
+        if read_weights(Path(model_dir) / "atnet.pt", "atvgnet", "atnet")["extra"].get("protocol") == "authors":
+            from models.atvgnet.authors_generator import AuthorsATVGnetGenerator
+
+            return AuthorsATVGnetGenerator.load(model_dir, device)
         atnet, pca, _ = load_atnet(Path(model_dir) / "atnet.pt", device)
         vgnet, _ = load_vgnet(Path(model_dir) / "vgnet.pt", device)
         return cls(atnet, pca, vgnet)

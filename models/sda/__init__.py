@@ -3,8 +3,10 @@ generator (`generator.py`: identity encoder with U-Net skips, raw-waveform audio
 frame decoder), the frame, sequence and sync discriminators (`discriminators.py`, our designs), the whole-utterance
 samples of a store (`data.py`), the losses with their samples and Tab. 5/6 switches (`losses.py`), the training
 stage on the one loop with the paper's decay (`stages.py`) and the generator for inference (`inference.py`,
-`SDATalker`: 128×96 `face_sda` faces from a still and any length of speech). `SYSTEM` registers it as "sda".
-Spec: shared/specs/vougioukas2019-sda.md."""
+`SDATalker`: 128×96 `face_sda` faces from a still and any length of speech), and the authors' released generators
+(`authors_file.py`: their `.dat` read safely and mapped; `authors_protocol.py`: rendered by their protocol).
+`SYSTEM` registers it as "sda". Spec: shared/specs/vougioukas2019-sda.md."""
+from models.sda.authors_file import import_released
 from models.sda.data import UtteranceDataset
 from models.sda.discriminators import (DiscriminatorsConfig, FrameDiscriminator, SequenceDiscriminator,
                                        SyncDiscriminator)
@@ -22,6 +24,7 @@ SYSTEM = System(
     crop=FACE_SDA,
     metrics=frozenset({"psnr", "ssim", "lmd", "cpbd", "acd", "blinks_per_s", "av_offset", "av_confidence", "wer"}),
     generator=SDATalker,
+    importer=import_released,
 )
 
 __all__ = ["SYSTEM", "SDATalker", "UtteranceDataset", "SDAGenerator", "SDAGeneratorConfig", "audio_windows",

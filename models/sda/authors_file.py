@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from models.weights import matched_state
+from models.weights import Released, matched_state
 
 KEYS = ("encoder", "encoder_id", "generator", "mean_face", "img_size", "audio_rate", "video_rate", "audio_feat_len",
         "audio_feat_samples", "id_enc_dim", "rnn_gen_dim", "aud_enc_dim", "aux_latent", "sequential_noise")
@@ -132,3 +133,35 @@ def generator_state(state: dict, model: torch.nn.Module) -> dict[str, torch.Tens
                 raise ValueError(f"{part}: key {key} is not in the authors' module tree")
             mapped[ours], names[ours] = value, f"{part}.{key}"
     return matched_state(mapped, names, model, "Vougioukas et al. generator")
+
+
+# the three released files by name (DinoMan/speech-driven-animation README): alias suffix, dataset trained on
+RELEASES = {"grid": ("grid", "grid"), "timit": ("timit", "tcd_timit"), "crema": ("crema", "crema_d")}
+
+
+def import_released(files: Sequence[Path], basics: Path | None = None) -> Released:
+    """One of the authors' `.dat` files as a `models.weights.Released` of the `sda` stage for their protocol
+    (`authors_protocol.AuthorsSDATalker`): the generator's state (`generator_state`) at its config
+    (`generator_config`), and the file's `mean_face` float64 (68, 2) in extra. Alias `authors-grid`,
+    `authors-timit` or `authors-crema` by the file's name (`authors` for another name; trained_on "unknown").
+    Raises ValueError for more than one file, for `basics` (ATVGnet's), for a mean face that is not (68, 2), and as
+    `read_dat`, `generator_config` and `generator_state`."""
+    from models.sda.authors_protocol import PROTOCOL
+    from models.sda.generator import SDAGenerator
+
+    if basics is not None:
+        raise ValueError("basics are ATVGnet's constants: the Vougioukas et al. file carries its own mean face")
+    if len(files) != 1:
+        raise ValueError(f"give one .dat file (grid.dat, timit.dat or crema.dat), got {len(files)}")
+    path = Path(files[0])
+    state = read_dat(path)
+    mean_face = np.asarray(state["mean_face"], np.float64)
+    if mean_face.shape != (68, 2):
+        raise ValueError(f"{path}: mean_face has shape {mean_face.shape}, not the (68, 2) landmarks their "
+                         "alignment reads")
+    cfg = generator_config(state)
+    generator = generator_state(state, SDAGenerator(cfg))
+    suffix, trained_on = RELEASES.get(path.stem.lower(), (None, "unknown"))
+    return Released(stages={"sda": {"modules": {"generator": generator}, "config": {"generator": cfg.to_dict()},
+                                    "extra": {"protocol": PROTOCOL, "mean_face": torch.from_numpy(mean_face)}}},
+                    alias=f"authors-{suffix}" if suffix else "authors", trained_on=trained_on)

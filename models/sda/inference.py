@@ -56,8 +56,15 @@ class SDATalker:
 
     @classmethod
     def load(cls, model_dir: Path, device: str | torch.device = "cpu") -> "SDATalker":
-        """From an sda model directory (`sda.pt`; `tasks.model_dir`), on `device`. Raises as `load_generator`."""
-        return cls(load_generator(Path(model_dir) / f"{STAGE}.pt", device))
+        """From an sda model directory (`sda.pt`; `tasks.model_dir`), on `device`; the authors' released generator
+        (`talkface import-weights`: extra["protocol"] "authors") comes back as `authors_protocol.AuthorsSDATalker`.
+        Raises as `load_generator`."""
+        path = Path(model_dir) / f"{STAGE}.pt"
+        if read_weights(path, SYSTEM, STAGE)["extra"].get("protocol") == "authors":
+            from models.sda.authors_protocol import AuthorsSDATalker
+
+            return AuthorsSDATalker.load(model_dir, device)
+        return cls(load_generator(path, device))
 
     def noise(self, n_frames: int) -> torch.Tensor:
         """float32 (1, n_frames, noise_size): the seeded per-frame noise, N(0, noise_std²)."""

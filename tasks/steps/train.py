@@ -92,7 +92,8 @@ def register_model(system: str, checkpoints: dict[str, Path], out_dir: Path, tra
     version = tracking.register_model(client, name, run_id, "model", alias,
                                       tags={"store_version": store_version, "system": system},
                                       description=f"{system} ({', '.join(checkpoints)}) trained on store "
-                                                  f"{store_version}")
+                                                  f"{store_version}",
+                                      model_description=get_system(system).paper)
     version_uri = f"models:/{name}/{version}"
     uri = f"models:/{name}@{alias}" if alias else version_uri
     get_run_logger().info("registered MLflow model %s version %s (%s)", name, version, uri)

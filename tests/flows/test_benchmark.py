@@ -17,12 +17,20 @@ from mlflow.tracking import MlflowClient
 
 from storage import tracking
 from tasks import media
+from tests.authors_trees import sda_mean_face, write_atvgnet_release, write_sda_release
 from tests.conftest import ROOT, talkface
 
 
 def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     data_root = tmp_path / "data root"
-    result = talkface("benchmark", "--data-root", data_root, "--systems", "atvgnet,lipgan,sda,zheng",
+    # the authors' releases first (files shaped as theirs, random weights): --with-authors scores them beside
+    atnet, vgnet = write_atvgnet_release(tmp_path / "release")
+    dat = write_sda_release(tmp_path / "release" / "grid.dat", sda_mean_face())
+    for system, *files in (("atvgnet", atnet, vgnet), ("sda", dat)):
+        imported = talkface("import-weights", "--system", system, *(a for f in files for a in ("--file", f)),
+                            "--data-root", data_root)
+        assert imported.returncode == 0, imported.stderr[-3000:]
+    result = talkface("benchmark", "--data-root", data_root, "--systems", "atvgnet,lipgan,sda,zheng", "--with-authors",
                       "--dataset", "grid",
                       "--preset", "small", "--set", "atvgnet.atnet.steps=40", "--set", "atvgnet.vgnet.steps=6",
                       "--set", "atvgnet.vgnet.batch_size=2", "--set", "lipgan.flownet.steps=3",
@@ -57,8 +65,11 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
         return {r.data.tags["mlflow.runName"]: r for r in client.search_runs(
             [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")}
 
-    nested = children(run_id)  # a run per system, and the shared SyncNet and lip reader trainings
-    assert set(nested) == {"atvgnet", "lipgan", "sda", "zheng", "syncnet-grid", "lipreader-grid"}
+    nested = children(run_id)  # a run per system, the shared SyncNet and lip reader, the authors' evaluations
+    assert set(nested) == {"atvgnet", "lipgan", "sda", "zheng", "syncnet-grid", "lipreader-grid", "evaluate-grid"}
+    for label, key in (("atvgnet@authors", "atvgnet-authors"), ("sda@authors-grid", "sda-authors-grid")):
+        assert f" {label} (this run) |" in comparison  # a leaderboard column of its own
+        assert 0 < parent.data.metrics[f"test/grid/{key}/ssim"] <= 1 and f"**{label}**: model" in result.stdout
     assert [m.step for m in client.get_metric_history(nested["lipreader-grid"].info.run_id,
                                                       "train/lipreader/loss")] == list(range(1, 11))
     for system in ("atvgnet", "lipgan", "sda", "zheng"):  # WER of every system and of the real video, one reader
@@ -81,7 +92,7 @@ def test_benchmark_builds_trains_scores_and_logs_to_mlflow(tmp_path):
     assert [m.step for m in losses] == list(range(1, 41))
     assert min(m.value for m in losses[-10:]) < losses[0].value  # it learns
     assert scored.data.metrics["test/grid/lmd"] == m["lmd"]
-    assert scored.data.tags["model_uri"] == "models:/atvgnet/1"
+    assert scored.data.tags["model_uri"] == "models:/atvgnet/2"  # version 1: the authors' weights
     assert [d.dataset.digest for d in scored.inputs.dataset_inputs] == [store_version]
     [video] = [a.path for a in client.list_artifacts(scored.info.run_id, "samples")]
     assert video == "samples/s2_swwp2s-generated-vs-real.mp4"

@@ -28,6 +28,7 @@ def test_systems_lists_the_registry():
     assert "vgnet.generator = VGNetConfig(" in out and "atnet.lr = 0.0002" in out
     assert "zheng\n  paper:   Zheng, Zhu, Zhu, Luo, He." in out and "stages:  word, mi, a2l, l2f" in out
     assert "a2l.loss = A2LLossConfig(use_word_detector=True, use_temporal_residual=True" in out
+    assert "authors' weights: talkface import-weights --system sda --file" in out
 
 
 @pytest.fixture

@@ -5,67 +5,10 @@ they load key for key, with and without DataParallel's `module.` prefix, and a w
 """
 import pytest
 import torch
-from torch import nn
 
 from models.atvgnet import ATNet, VGNet
 from models.atvgnet.authors_keys import AuthorsKeyError, atnet_state, vgnet_state
-
-
-def conv2d(c_in, c_out, k=3, s=1, p=1, norm=True):  # the authors' ops.conv2d
-    layers = [nn.Conv2d(c_in, c_out, k, s, p, bias=not norm)] + ([nn.BatchNorm2d(c_out)] if norm else [])
-    return nn.Sequential(*layers, nn.ReLU())
-
-
-class AuthorsATNet(nn.Module):  # code/models.py lines 18-47
-    def __init__(self):
-        super().__init__()
-        self.lmark_encoder = nn.Sequential(nn.Linear(6, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU())
-        self.audio_eocder = nn.Sequential(conv2d(1, 64), conv2d(64, 128), nn.MaxPool2d(3, (1, 2)), conv2d(128, 256),
-                                          conv2d(256, 256), conv2d(256, 512), nn.MaxPool2d(3, (2, 2)))
-        self.audio_eocder_fc = nn.Sequential(nn.Linear(1024 * 12, 2048), nn.ReLU(), nn.Linear(2048, 256), nn.ReLU())
-        self.lstm = nn.LSTM(256 * 3, 256, 3, batch_first=True)
-        self.lstm_fc = nn.Sequential(nn.Linear(256, 6))
-
-
-class ResnetBlock(nn.Module):  # code/models.py lines 303-342, zero padding, dropout, no bias
-    def __init__(self, dim):
-        super().__init__()
-        self.conv_block = nn.Sequential(nn.Conv2d(dim, dim, 3, padding=1, bias=False), nn.BatchNorm2d(dim), nn.ReLU(),
-                                        nn.Dropout(0.5), nn.Conv2d(dim, dim, 3, padding=1, bias=False),
-                                        nn.BatchNorm2d(dim))
-
-
-class AuthorsVGNet(nn.Module):  # code/models.py lines 182-256
-    def __init__(self):
-        super().__init__()
-        up = lambda i, o, bias: nn.ConvTranspose2d(i, o, 3, 2, 1, output_padding=1, bias=bias)  # noqa: E731
-        self.image_encoder1 = nn.Sequential(nn.ReflectionPad2d(3), conv2d(3, 64, 7, 1, 0), conv2d(64, 64, 3, 2, 1),
-                                            conv2d(64, 128, 3, 2, 1))
-        self.image_encoder2 = nn.Sequential(conv2d(128, 256, 3, 2, 1), conv2d(256, 512, 3, 2, 1))
-        self.landmark_encoder = nn.Sequential(nn.Linear(136, 64), nn.ReLU())
-        self.landmark_encoder_stage2 = nn.Sequential(conv2d(1, 256, 3))
-        self.lmark_att = nn.Sequential(up(512, 256, True), nn.BatchNorm2d(256), nn.ReLU(), up(256, 128, True),
-                                       nn.BatchNorm2d(128), nn.ReLU(), conv2d(128, 1, 3, norm=False))
-        self.lmark_feature = nn.Sequential(conv2d(256, 512, 3))
-        self.generator1 = nn.Sequential(*[ResnetBlock(512) for _ in range(9)], up(512, 256, False),
-                                        nn.BatchNorm2d(256), nn.ReLU(), up(256, 128, False), nn.BatchNorm2d(128),
-                                        nn.ReLU())
-        self.base = nn.Sequential(up(128, 64, False), nn.BatchNorm2d(64), nn.ReLU(), up(64, 32, False),
-                                  nn.BatchNorm2d(32), nn.ReLU())
-        self.generator_color = nn.Sequential(nn.Conv2d(32, 3, 7, padding=3), nn.Tanh())
-        self.generator_attention = nn.Sequential(nn.Conv2d(32, 1, 7, padding=3), nn.Sigmoid())
-        self.bottle_neck = nn.Sequential(conv2d(1024, 128, 3, 1, 1))
-        self.convGRU = nn.Module()  # convolutional_rnn.Conv2dGRU(128, 512, 3, dilation=2): gates stacked (r, z, n)
-        for name, shape in (("weight_ih_l0", (1536, 128, 3, 3)), ("weight_hh_l0", (1536, 512, 3, 3)),
-                            ("bias_ih_l0", (1536,)), ("bias_hh_l0", (1536,))):
-            self.convGRU.register_parameter(name, nn.Parameter(torch.empty(shape)))
-
-
-def randomised(module: nn.Module, seed: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    state = module.state_dict()
-    return {k: (torch.rand(v.shape, generator=g) * 0.2 + 0.01 if v.is_floating_point() else v)
-            for k, v in state.items()}
+from tests.authors_trees import AuthorsATNet, AuthorsVGNet, randomised
 
 
 @pytest.fixture(scope="module")
