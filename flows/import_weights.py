@@ -17,6 +17,7 @@ Run: `talkface import-weights --system atvgnet --file atnet_lstm_18.pth --file g
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -51,6 +52,15 @@ class ImportParams(BaseModel):
             raise ValueError(f"{system!r}: talkface imports the released weights of {', '.join(IMPORTABLE)} "
                              f"(registered systems: {', '.join(SYSTEMS)})")
         return system
+
+    @field_validator("alias")
+    @classmethod
+    def _alias_mlflow_takes(cls, alias: str | None) -> str | None:
+        if alias is not None and (not re.fullmatch(r"[A-Za-z0-9_-]+", alias) or alias.lower() == "latest"
+                                  or re.fullmatch(r"[vV]\d+", alias)):
+            raise ValueError(f"alias {alias!r}: letters, digits, _ and - only, and not latest or v<N> (MLflow "
+                             "reserves them)")
+        return alias
 
     @field_validator("files")
     @classmethod

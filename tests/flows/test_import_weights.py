@@ -86,6 +86,10 @@ def test_what_is_not_the_release_is_refused_naming_it_and_nothing_is_registered(
     result = talkface("import-weights", "--system", "lipgan", "--file", atnet, "--data-root", data_root)
     assert result.exit_code == 2 and "imports the released weights of atvgnet, sda" in result.stderr
 
+    result = talkface("import-weights", "--system", "atvgnet", "--file", atnet, "--file", vgnet, "--alias", "latest",
+                      "--data-root", data_root)
+    assert result.exit_code == 2 and "MLflow reserves them" in result.stderr
+
     result = talkface("import-weights", "--system", "atvgnet", "--file", atnet, "--data-root", data_root)
     assert result.exit_code == 2 and "missing vgnet (generator_23.pth)" in result.stderr, result.output[-2000:]
 
