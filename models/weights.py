@@ -87,3 +87,16 @@ class Released:
     stages: dict[str, dict]
     alias: str
     trained_on: str
+
+
+def load_module(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> torch.nn.Module:
+    """`module.load_state_dict(state)` (strict); returns `module`. Raises ValueError naming `path` and the tensors
+    that do not fit when the file was written for another form of the module (e.g. by an older talkface: VG-net's
+    ConvGRU before it took the authors' form), instead of torch's RuntimeError."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"{path}: its {what} weights do not fit talkface's {type(module).__name__} (written by "
+                         f"another version of it? retrain that stage): {detail[:600]}") from None
+    return module

@@ -37,7 +37,7 @@ import torch
 
 from models.syncnet.syncnet import SyncNet, SyncNetConfig, syncnet_v2_from_state_dict
 from models.syncnet.data import SYNC_FRAMES, SYNC_MFCC_ROWS, sync_audio_windows
-from models.weights import TRAIN_FORMAT, WEIGHTS_FORMAT, read_weights
+from models.weights import TRAIN_FORMAT, WEIGHTS_FORMAT, load_module, read_weights
 from storage.dataset import MFCC_PER_FRAME
 from tasks.checkpoint import resolve_device
 
@@ -152,7 +152,7 @@ def load_sync_model(path: Path | str, device: str = "auto") -> SyncNet:
     if isinstance(state, dict) and state.get("format") in (TRAIN_FORMAT, WEIGHTS_FORMAT):
         state = read_weights(path, "syncnet", "syncnet")
         model = SyncNet(SyncNetConfig.from_dict(state["config"]["model"]))
-        model.load_state_dict(state["modules"]["syncnet"])
+        load_module(model, state["modules"]["syncnet"], path, "SyncNet")
     elif isinstance(state, dict) and "format" in state:
         raise ValueError(f"{path}: a {state['format']!r} checkpoint, not a SyncNet")
     else:

@@ -38,7 +38,7 @@ from models.atvgnet.at_net import ATNet, ATNetConfig
 from models.atvgnet.data import mfcc_windows
 from models.atvgnet.vg_net import VGNet, VGNetConfig
 from models.system import eval_mode
-from models.weights import read_weights
+from models.weights import load_module, read_weights
 from storage import audio as audio_features
 from storage.crops import FACE
 from storage.paste import paste_back
@@ -102,9 +102,9 @@ class AuthorsATVGnetGenerator:
         if at["extra"].get("protocol") != PROTOCOL:
             raise ValueError(f"{model_dir} holds ATVGnet weights trained by talkface, not the authors' release")
         atnet = ATNet(ATNetConfig.from_dict(at["config"]["model"]))
-        atnet.load_state_dict(at["modules"]["atnet"])
+        load_module(atnet, at["modules"]["atnet"], Path(model_dir) / "atnet.pt", "AT-net")
         vgnet = VGNet(VGNetConfig.from_dict(vg["config"]["generator"]))
-        vgnet.load_state_dict(vg["modules"]["generator"])
+        load_module(vgnet, vg["modules"]["generator"], Path(model_dir) / "vgnet.pt", "VG-net")
         return cls(atnet.to(device).eval(), vgnet.to(device).eval(), basics_from_extra(at["extra"]["basics"]))
 
     def authors_landmarks(self, audio: np.ndarray, n_frames: int) -> np.ndarray:

@@ -8,7 +8,7 @@ import torch
 
 from models.atvgnet.at_net import ATNet, ATNetConfig
 from models.atvgnet.vg_net import VGNet, VGNetConfig
-from models.weights import read_weights
+from models.weights import load_module, read_weights
 from storage.landmark_pca import LandmarkPCA, from_dict as pca_from_dict
 
 SYSTEM = "atvgnet"
@@ -19,13 +19,14 @@ def load_atnet(path: Path, device: str | torch.device = "cpu") -> tuple[ATNet, L
     Raises as `models.weights.read_weights` (another stage's file included)."""
     state = read_weights(path, SYSTEM, "atnet")
     model = ATNet(ATNetConfig.from_dict(state["config"]["model"]))
-    model.load_state_dict(state["modules"]["atnet"])
+    load_module(model, state["modules"]["atnet"], path, "AT-net")
     return model.to(device).eval(), pca_from_dict(state["extra"]["pca"]), state
 
 
 def load_vgnet(path: Path, device: str | torch.device = "cpu") -> tuple[VGNet, dict]:
-    """(VG-net generator in eval mode on `device`, the raw dict). Raises as `models.weights.read_weights`."""
+    """(VG-net generator in eval mode on `device`, the raw dict). Raises as `models.weights.read_weights`, and
+    ValueError (`models.weights.load_module`) for weights of VG-net's older ConvGRU (before issue 15): retrain."""
     state = read_weights(path, SYSTEM, "vgnet")
     generator = VGNet(VGNetConfig.from_dict(state["config"]["generator"]))
-    generator.load_state_dict(state["modules"]["generator"])
+    load_module(generator, state["modules"]["generator"], path, "VG-net")
     return generator.to(device).eval(), state

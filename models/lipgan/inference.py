@@ -24,7 +24,7 @@ import torch
 
 from models.lipgan.data import mel_window, normalise_mel, resize_frames
 from models.lipgan.generator import GeneratorConfig, LipGANGenerator
-from models.weights import read_weights
+from models.weights import load_module, read_weights
 from storage import audio as audio_features
 from storage.crops import MOUTH
 
@@ -49,7 +49,7 @@ def load_generator(path: Path, device: str | torch.device = "cpu") -> tuple[LipG
     `models.weights.read_weights`, KeyError when the file carries no `mel_stats`."""
     state = read_weights(path, SYSTEM, STAGE)
     generator = LipGANGenerator(GeneratorConfig.from_dict(state["config"]["generator"]))
-    generator.load_state_dict(state["modules"]["generator"])
+    load_module(generator, state["modules"]["generator"], path, "lip GAN generator")
     stats = {k: v.numpy().astype(np.float32) for k, v in state["extra"]["mel_stats"].items()}
     return generator.to(device).eval(), stats, int(state["config"]["T"])
 

@@ -18,7 +18,7 @@ import torch
 from models.lipreader.data import MouthBox, mouth_frames
 from models.lipreader.network import LipNet, LipReaderConfig
 from models.lipreader.text import greedy_decode, snap_to_grammar
-from models.weights import read_weights
+from models.weights import load_module, read_weights
 
 SYSTEM, STAGE = "lipreader", "lipreader"
 FACE_SIZE = (128, 128)  # the store's `face` crop the box is cut from (checkpoints say theirs: extra["face_size"])
@@ -67,7 +67,7 @@ class LipReader:
         if box is None or len(box) != 4:
             raise ValueError(f"{path}: a lipreader checkpoint without its mouth box (extra['mouth_box'])")
         model = LipNet(LipReaderConfig.from_dict(state["config"]["model"]))
-        model.load_state_dict(state["modules"]["lipnet"])
+        load_module(model, state["modules"]["lipnet"], path, "lip reader")
         face_size = state["extra"].get("face_size", FACE_SIZE)
         return cls(model.to(_device(device)), MouthBox(*(int(v) for v in box)), face_size)
 

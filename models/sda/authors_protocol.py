@@ -28,7 +28,7 @@ from skimage.transform import SimilarityTransform
 
 from models.sda.generator import SDAGenerator, SDAGeneratorConfig
 from models.sda.inference import STAGE, SYSTEM, SDATalker
-from models.weights import read_weights
+from models.weights import load_module, read_weights
 from storage.paste import paste_back
 
 PROTOCOL = "authors"
@@ -69,7 +69,7 @@ class AuthorsSDATalker(SDATalker):
         if state["extra"].get("protocol") != PROTOCOL:
             raise ValueError(f"{model_dir} holds a generator trained by talkface, not the authors' release")
         generator = SDAGenerator(SDAGeneratorConfig.from_dict(state["config"]["generator"]))
-        generator.load_state_dict(state["modules"]["generator"])
+        load_module(generator, state["modules"]["generator"], Path(model_dir) / f"{STAGE}.pt", "generator")
         return cls(generator.to(device).eval(), state["extra"]["mean_face"].double().numpy())
 
     def __call__(self, still: np.ndarray, still_landmarks: np.ndarray | None, audio: np.ndarray,

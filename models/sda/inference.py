@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from models.sda.generator import SDAGenerator, SDAGeneratorConfig, audio_windows
-from models.weights import read_weights
+from models.weights import load_module, read_weights
 from storage.crops import FACE_SDA
 
 SYSTEM, STAGE = "sda", "sda"
@@ -32,7 +32,7 @@ def load_generator(path: Path, device: str | torch.device = "cpu") -> SDAGenerat
     `models.weights.read_weights`."""
     state = read_weights(path, SYSTEM, STAGE)
     generator = SDAGenerator(SDAGeneratorConfig.from_dict(state["config"]["generator"]))
-    generator.load_state_dict(state["modules"]["generator"])
+    load_module(generator, state["modules"]["generator"], path, "generator")
     return generator.to(device).eval()
 
 

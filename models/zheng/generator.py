@@ -19,7 +19,7 @@ import torch
 
 from models.atvgnet.data import mfcc_windows
 from models.system import eval_mode
-from models.weights import read_weights
+from models.weights import load_module, read_weights
 from models.zheng.a2l import A2L, A2LConfig
 from models.zheng.data import flat_landmarks
 from models.zheng.l2f import L2FConfig, UNetGenerator, landmark_heatmaps
@@ -35,7 +35,7 @@ def load_a2l(path: Path, device: str | torch.device = "cpu") -> tuple[A2L, str]:
     `models.weights.read_weights`."""
     state = read_weights(path, SYSTEM, "a2l")
     model = A2L(A2LConfig.from_dict(state["config"]["model"]))
-    model.load_state_dict(state["modules"]["a2l"])
+    load_module(model, state["modules"]["a2l"], path, "A2L")
     return model.to(device).eval(), state["config"]["landmark_subset"]
 
 
@@ -44,7 +44,7 @@ def load_l2f(path: Path, device: str | torch.device = "cpu") -> tuple[UNetGenera
     file. Raises as `models.weights.read_weights`."""
     state = read_weights(path, SYSTEM, "l2f")
     model = UNetGenerator(L2FConfig.from_dict(state["config"]["model"]))
-    model.load_state_dict(state["modules"]["generator"])
+    load_module(model, state["modules"]["generator"], path, "L2F")
     return model.to(device).eval(), state["config"]["landmark_subset"]
 
 

@@ -217,3 +217,19 @@ def test_conv_gru_one_step_matches_a_hand_computed_update_on_3x3():
     first_n_without_gating = torch.tanh(conv(x[0, 0, 0], wx[2], bx[2]) + bh[2])
     first_h = (1 - torch.sigmoid(conv(x[0, 0, 0], wx[1], bx[1]) + bh[1])) * first_n_without_gating
     assert (out[0] - first_h).abs().max() > 1e-3
+
+
+def test_weights_of_the_older_convgru_are_refused_with_what_to_do(tmp_path):
+    """A VG-net file written before the ConvGRU took the authors' form (no hidden-side bias) is refused with its path
+    and the advice to retrain, not with torch's RuntimeError."""
+    from models.atvgnet.inference import load_vgnet
+    from models.weights import WEIGHTS_FORMAT
+
+    cfg = VGNetConfig.preset("small")
+    state = {k: v for k, v in VGNet(cfg).state_dict().items() if k != "temporal.conv_h.bias"}
+    path = tmp_path / "vgnet.pt"
+    torch.save({"format": WEIGHTS_FORMAT, "system": "atvgnet", "stage": "vgnet", "step": 1,
+                "modules": {"generator": state}, "config": {"generator": cfg.to_dict()}, "extra": {},
+                "store_dir": None}, path)
+    with pytest.raises(ValueError, match=r"vgnet\.pt: its VG-net weights do not fit .*retrain.*temporal\.conv_h\.bias"):
+        load_vgnet(path)
