@@ -17,7 +17,7 @@ demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, l
 	$(BIN)/talkface benchmark --data-root $(DATA)
 
 test: install  ## the test suite (real ffmpeg, dlib, zarr, Great Expectations, Prefect, MLflow)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 test-fast: install  ## the edit loop: everything but the end-to-end flow runs of tests/flows/, stopping at the first failure
 	$(BIN)/python -m pytest -x --ignore=tests/flows
