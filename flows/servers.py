@@ -30,6 +30,16 @@ def commands(data_root: Path, host: str, prefect_port: int, mlflow_port: int) ->
     }
 
 
+def server_env(name: str, host: str, prefect_port: int) -> dict[str, str]:
+    """Environment a server needs beyond the caller's: the Prefect UI is told its own API's URL
+    (`PREFECT_SERVER_UI_API_URL`); left to itself it takes an exported PREFECT_API_URL or its default port 4200, so on
+    any other port the UI could not reach its API ("Can't connect to Server API")."""
+    if name != "prefect":
+        return {}
+    return {"PREFECT_SERVER_UI_API_URL": f"http://{host}:{prefect_port}/api", "PREFECT_SERVER_API_HOST": host,
+            "PREFECT_SERVER_API_PORT": str(prefect_port)}
+
+
 def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
     """Poll `url` until it answers 200. Raises RuntimeError when the process exits or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
@@ -53,7 +63,7 @@ def run_servers(data_root: Path, host: str, prefect_port: int, mlflow_port: int,
     Path(data_root).mkdir(parents=True, exist_ok=True)
     tracking.ensure_experiment("talkface", data_root)  # creates mlflow.db with the project's artifact location
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_ENABLE_TELEMETRY": "false"}
-    processes = {name: subprocess.Popen(cmd, env=env) for name, cmd in
+    processes = {name: subprocess.Popen(cmd, env={**env, **server_env(name, host, prefect_port)}) for name, cmd in
                  commands(data_root, host, prefect_port, mlflow_port).items()}
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:

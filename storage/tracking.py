@@ -30,22 +30,30 @@ def artifact_location(data_root: Path) -> str:
     return (Path(data_root).resolve() / "mlartifacts").as_uri()
 
 
+# MLflow 3's UI opens an experiment in its GenAI view unless this tag says it is model training
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def ensure_experiment(name: str, data_root: Path) -> str:
     """The id of experiment `name` in data_root's tracking store, created (with `artifact_location`) when missing and
-    restored when deleted. Creates data_root. Safe against a concurrent creation of the same name.
+    restored when deleted, tagged `EXPERIMENT_KIND` so the MLflow UI shows its runs in the model-training view.
+    Creates data_root. Safe against a concurrent creation of the same name.
     """
     Path(data_root).mkdir(parents=True, exist_ok=True)
     client = MlflowClient(tracking_uri=tracking_uri(data_root))
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
-            return client.create_experiment(name, artifact_location=artifact_location(data_root))
+            return client.create_experiment(name, artifact_location=artifact_location(data_root),
+                                            tags=dict([EXPERIMENT_KIND]))
         except MlflowException:  # created meanwhile by another process
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
                 raise
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
+    if experiment.tags.get(EXPERIMENT_KIND[0]) is None:  # made before talkface tagged it
+        client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
     return experiment.experiment_id
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,8 @@ def test_ui_serve_and_a_one_click_run(tmp_path):
         printed = "".join(wait_for(ui_lines, "Ctrl-C stops both servers", 180))
         api = f"http://127.0.0.1:{prefect_port}/api"
         assert f"export PREFECT_API_URL={api}" in printed and f"http://127.0.0.1:{mlflow_port}" in printed
+        with urllib.request.urlopen(f"http://127.0.0.1:{prefect_port}/ui-settings", timeout=10) as response:
+            assert json.load(response)["api_url"] == api  # the UI's page reaches its own API on this port
         served, served_lines = start(["serve", "--data-root", data_root], {**env, "PREFECT_API_URL": api})
         wait_for(served_lines, "serving on", 120)
 

@@ -28,6 +28,17 @@ def test_ensure_experiment_creates_once_and_logs(tmp_path):
     assert client.get_experiment(exp_id).lifecycle_stage == "active"
 
 
+def test_the_experiment_opens_in_mlflows_model_training_view(tmp_path):
+    """MLflow 3's UI shows an experiment without `mlflow.experimentKind` in its GenAI view (traces, prompts)."""
+    root = tmp_path / "root"
+    client = mlflow.MlflowClient(tracking_uri(root))
+    exp_id = ensure_experiment("talkface-test", root)
+    assert client.get_experiment(exp_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    old = client.create_experiment("made-before", artifact_location=artifact_location(root))  # untagged
+    assert ensure_experiment("made-before", root) == old
+    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_log_params_keeps_the_first_value_and_tags_a_changed_one(tmp_path):
     uri, run_id, _ = open_run(tmp_path, "talkface-test", None, "params", {})
     client = mlflow.MlflowClient(uri)
