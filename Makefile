@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-cpbd benchmark-zheng benchmark-zheng-grid benchmark-ddp clean
+.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-cpbd benchmark-zheng benchmark-zheng-grid benchmark-ddp benchmark-ui clean
 
 demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, log to MLflow
 	$(BIN)/talkface benchmark --data-root $(DATA)
@@ -53,15 +53,25 @@ benchmark-cpbd: install  ## talkface's CPBD against the cpbd package on real fra
 benchmark-ddp: install  ## one stage's training samples/s in 1 and 2 CPU processes (DDP, gloo), losses compared
 	$(BIN)/python benchmarks/ddp_cpu.py --data-root $(DATA)/bench
 
+benchmark-ui: install  ## the Prefect UI's first page with 1,000 recorded task runs, on SQLite and on PostgreSQL (headless Chromium)
+	$(BIN)/python benchmarks/ui_first_page.py
+
 install: system-deps $(STAMP)
 
-system-deps:  ## ffmpeg from the system's packages when missing
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
-	  echo "installing ffmpeg"; \
+# $(call system_package,TEST,DEBIAN PACKAGE,HOMEBREW PACKAGE): install the package when the shell TEST fails
+define system_package
+	@$(1) || { \
+	  echo "installing $(2)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  if command -v apt-get >/dev/null; then $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq ffmpeg; \
-	  elif command -v brew >/dev/null; then brew install ffmpeg; \
-	  else echo "please install ffmpeg with your package manager" >&2; exit 1; fi; }
+	  if command -v apt-get >/dev/null; then $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(2); \
+	  elif command -v brew >/dev/null; then brew install $(3); \
+	  else echo "please install $(2) with your package manager" >&2; exit 1; fi; }
+endef
+
+system-deps:  ## ffmpeg, PostgreSQL's server and Chromium (the tests start a database and look at both UIs) from the system's packages when missing
+	$(call system_package,command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null,ffmpeg,ffmpeg)
+	$(call system_package,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null,postgresql,postgresql)
+	$(call system_package,command -v chromedriver >/dev/null,chromium chromium-driver,--cask chromium chromedriver)
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)" >&2; exit 1; }

@@ -323,9 +323,18 @@ def benchmark(
     for label, result in out["authors"].items():
         typer.echo(f"{label} (the authors' weights): model {result['model_uri']}, MLflow run {result['run_id']}")
     typer.echo(f"MLflow run: {out['run_id']}")
-    mlflow_exe = Path(sys.executable).with_name("mlflow")
-    typer.echo(f"Open the MLflow UI:  {mlflow_exe} ui --backend-store-uri {out['tracking_uri']} --host 127.0.0.1 --port 5000")
-    typer.echo("                     then browse http://127.0.0.1:5000 (experiment 'talkface'), or run `talkface ui`")
+    from mlflow.tracking import MlflowClient
+
+    from storage.tracking import ui_url
+
+    experiment_id = MlflowClient(out["tracking_uri"]).get_run(out["run_id"]).info.experiment_id
+    if out["tracking_uri"].startswith(("http://", "https://")):
+        typer.echo(f"Open the MLflow UI:  {ui_url(out['tracking_uri'], experiment_id)}")
+    else:
+        mlflow_exe = Path(sys.executable).with_name("mlflow")
+        typer.echo(f"Open the MLflow UI:  {mlflow_exe} ui --backend-store-uri {out['tracking_uri']} --host 127.0.0.1 "
+                   f"--port 5000\n                     then browse {ui_url('http://127.0.0.1:5000', experiment_id)}"
+                   " (or run `talkface ui`)")
 
 
 @app.command()
@@ -359,11 +368,19 @@ def ui(
     host: str = typer.Option("127.0.0.1", help="interface both servers bind to (loopback unless you mean it)"),
     prefect_port: int = typer.Option(4200, help="Prefect server port"),
     mlflow_port: int = typer.Option(5000, help="MLflow server port"),
+    database: Optional[str] = typer.Option(
+        None, envvar="TALKFACE_DATABASE", show_default=False,
+        help="postgresql://ROLE@HOST:PORT: both servers on its databases talkface_prefect and talkface_mlflow "
+             "(password from PGPASSWORD or ~/.pgpass, never the URL; deploy/README.md); default: SQLite"),
 ) -> None:
     """Start the Prefect server and the MLflow server on 127.0.0.1, print their URLs, and stop both on Ctrl-C."""
     from flows.servers import run_servers
 
-    run_servers(data_root, host, prefect_port, mlflow_port, echo=typer.echo)
+    try:
+        run_servers(data_root, host, prefect_port, mlflow_port, database=database, echo=typer.echo)
+    except (ValueError, ConnectionError) as exc:  # a bad or unreachable --database, before anything started
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """MLflow without a server (DESIGN "Set-up"): runs in `sqlite:///<data-root>/mlflow.db`, artifacts in
 `<data-root>/mlartifacts`. MLflow 3 defaults to SQLite (3.7+) and keeps the file store for legacy use only, so the
 URI is always given explicitly here rather than left to MLflow's default (`./mlflow.db` in the working directory).
+An exported MLFLOW_TRACKING_URI (the PostgreSQL profile: `talkface ui --database`'s MLflow server) replaces the
+SQLite file for every command.
 """
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 import warnings
@@ -20,9 +23,14 @@ from storage import manifest as manifest_table
 from storage.store import MANIFEST
 
 
-def tracking_uri(data_root: Path) -> str:
+def sqlite_uri(data_root: Path) -> str:
     """"sqlite:///<absolute data_root>/mlflow.db" (four slashes before an absolute POSIX path)."""
     return f"sqlite:///{Path(data_root).resolve() / 'mlflow.db'}"
+
+
+def tracking_uri(data_root: Path) -> str:
+    """Where the commands track: $MLFLOW_TRACKING_URI when exported, else `sqlite_uri(data_root)`."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or sqlite_uri(data_root)
 
 
 def artifact_location(data_root: Path) -> str:
@@ -34,13 +42,21 @@ def artifact_location(data_root: Path) -> str:
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
-def ensure_experiment(name: str, data_root: Path) -> str:
+def ui_url(server: str, experiment_id: str) -> str:
+    """The MLflow UI's page of an experiment's runs in the model-training view, on the server at `server`
+    (http://HOST:PORT). Since MLflow 3.x's UI keeps one GenAI / model-training switch per browser (GenAI unless
+    chosen) and reads it before `EXPERIMENT_KIND`, the URL chooses it (`workflowType=machine_learning`)."""
+    return f"{server.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+
+def ensure_experiment(name: str, data_root: Path, uri: str | None = None) -> str:
     """The id of experiment `name` in data_root's tracking store, created (with `artifact_location`) when missing and
     restored when deleted, tagged `EXPERIMENT_KIND` so the MLflow UI shows its runs in the model-training view.
-    Creates data_root. Safe against a concurrent creation of the same name.
+    Creates data_root. Safe against a concurrent creation of the same name. `uri`: another tracking store than
+    `tracking_uri(data_root)` (`talkface ui` creates the experiment in the store its server will open).
     """
     Path(data_root).mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=tracking_uri(data_root))
+    client = MlflowClient(tracking_uri=uri or tracking_uri(data_root))
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
@@ -161,11 +177,12 @@ def download_model(uri: str, data_root: Path, dst: Path) -> Path:
         return Path(uri)
     if not uri.startswith(("models:/", "runs:/")):
         raise FileNotFoundError(f"model {uri!r}: no such directory, and not a models:/ or runs:/ URI")
-    if not (Path(data_root) / "mlflow.db").is_file():
+    uri_store = tracking_uri(data_root)
+    if uri_store == sqlite_uri(data_root) and not (Path(data_root) / "mlflow.db").is_file():
         raise FileNotFoundError(f"model {uri!r}: no MLflow store at {Path(data_root).resolve()} (train one with "
                                 "`talkface train --system atvgnet`, or pass --data-root)")
     # the client, not mlflow.artifacts.download_artifacts: that resolves models:/ against the global registry URI
-    client = MlflowClient(tracking_uri(data_root), registry_uri=tracking_uri(data_root))
+    client = MlflowClient(uri_store, registry_uri=uri_store)
     path = uri.split(":/", 1)[1].strip("/")
     try:
         if uri.startswith("runs:/"):
@@ -178,7 +195,7 @@ def download_model(uri: str, data_root: Path, dst: Path) -> Path:
                    else client.get_model_version(*path.split("/", 1)))
         return Path(client.download_artifacts(version.run_id, version.source.rsplit("/artifacts/", 1)[1], str(dst)))
     except (MlflowException, IndexError) as exc:
-        raise FileNotFoundError(f"model {uri!r} not found in {tracking_uri(data_root)}: "
+        raise FileNotFoundError(f"model {uri!r} not found in {uri_store}: "
                                 f"{getattr(exc, 'message', exc)}") from None
 
 

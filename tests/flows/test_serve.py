@@ -1,61 +1,23 @@
 """The daily use from the Prefect UI, for real: `talkface ui` starts a Prefect server and an MLflow server on free
 loopback ports, `talkface serve` serves the deployments against that server, and the one-click
 `train_and_benchmark` deployment, triggered through the API with a tiny configuration, completes with its MLflow
-runs visible through the MLflow server."""
+runs visible through the MLflow server, and both UIs show the runs in a browser (headless Chromium).
+
+`TALKFACE_SCREENSHOTS=DIR` also saves the README's two screenshots there, taken the same way."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import queue
-import socket
-import subprocess
-import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 from mlflow.tracking import MlflowClient
 
+from storage.tracking import ui_url
+from tests.browser import browser, click_text, page_showing, screenshot
 from tests.conftest import SAMPLES
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(args: list, env: dict) -> tuple[subprocess.Popen, "queue.Queue[str]"]:
-    """A `talkface` subprocess whose output lines arrive in a queue (read by a thread, so nothing blocks)."""
-    exe = Path(sys.executable).with_name("talkface")
-    proc = subprocess.Popen([str(exe), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    return proc, lines
-
-
-def wait_for(lines: "queue.Queue[str]", text: str, timeout: float) -> list[str]:
-    seen, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            seen.append(lines.get(timeout=1))
-        except queue.Empty:
-            continue
-        if text in seen[-1]:
-            return seen
-    pytest.fail(f"{text!r} not printed within {timeout} s; output:\n" + "".join(seen[-60:]))
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+from tests.servers import free_port, served_deployments, start, stop, wait_for
 
 
 def test_ui_serve_and_a_one_click_run(tmp_path):
@@ -78,23 +40,8 @@ def test_ui_serve_and_a_one_click_run(tmp_path):
         served, served_lines = start(["serve", "--data-root", data_root], {**env, "PREFECT_API_URL": api})
         wait_for(served_lines, "serving on", 120)
 
+        build, one_click = served_deployments(api, ["build_dataset/scheduled-build", "train_and_benchmark/one-click"])
         with temporary_settings(updates={PREFECT_API_URL: api}):
-            async def deployment(name: str):
-                async with get_client() as client:
-                    return await client.read_deployment_by_name(name)
-
-            import asyncio
-
-            deadline = time.monotonic() + 120
-            while True:  # serve registers the deployments shortly after it starts
-                try:
-                    build = asyncio.run(deployment("build_dataset/scheduled-build"))
-                    one_click = asyncio.run(deployment("train_and_benchmark/one-click"))
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(2)
             assert [s.schedule.cron for s in build.schedules] == ["0 3 * * 1"] and not one_click.schedules
             form = one_click.parameter_openapi_schema["definitions"]["BenchmarkParams"]["properties"]
             choices = {k: v.get("enum", [v.get("const")]) for k, v in form.items() if "enum" in v or "const" in v}
@@ -129,6 +76,27 @@ def test_ui_serve_and_a_one_click_run(tmp_path):
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
         assert [(r.info.run_name, r.info.status) for r in children] == [("atvgnet", "FINISHED")]
         assert "test/grid/atvgnet/lmd" in parents[0].data.metrics
+
+        # as a person sees them: the Prefect UI reaches its API on this port and lists the flow runs; the MLflow page
+        # `talkface ui` printed opens the experiment in the model-training view, where the runs are listed by name
+        mlflow_page = ui_url(f"http://127.0.0.1:{mlflow_port}", experiment.experiment_id)
+        assert f"MLflow UI:  {mlflow_page}" in printed
+        shots = os.environ.get("TALKFACE_SCREENSHOTS")
+        with browser(window=(1400, 1000)) as page:
+            shown = page_showing(page, f"http://127.0.0.1:{prefect_port}/runs", [run.name, "train_and_benchmark"])
+            assert "Can't connect to Server API" not in shown
+            page_showing(page, mlflow_page, [parents[0].info.run_name, "Run Name"])
+            if shots:  # the README's two screenshots: the run's artifacts, the leaderboard in MLflow
+                page_showing(page, f"http://127.0.0.1:{prefect_port}/runs/flow-run/{run.id}", [run.name, "Artifacts"])
+                click_text(page, "Artifacts")
+                page_showing(page, None, ["benchmark", "the leaderboard"])
+                screenshot(page, Path(shots) / "prefect-one-click-run.png")
+                page_showing(page, f"http://127.0.0.1:{mlflow_port}/#/experiments/{experiment.experiment_id}/runs/"
+                                   f"{parents[0].info.run_id}/artifacts/leaderboard.md?workflowType=machine_learning",
+                             ["Leaderboard beside the published numbers"])
+                for close in page.find_elements("css selector", "[aria-label*='Close']"):  # MLflow's assistant panel
+                    close.click()
+                screenshot(page, Path(shots) / "mlflow-leaderboard.png")
     finally:
         if served is not None:
             stop(served)
