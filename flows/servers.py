@@ -40,11 +40,13 @@ def commands(data_root: Path, host: str, prefect_port: int, mlflow_port: int,
 def server_env(name: str, host: str, prefect_port: int, database: pg.URL | None = None) -> dict[str, str]:
     """Environment a server needs beyond the caller's. The Prefect UI is told its own API's URL
     (`PREFECT_SERVER_UI_API_URL`); left to itself it takes an exported PREFECT_API_URL or its default port 4200, so on
-    any other port the UI could not reach its API ("Can't connect to Server API"). With a PostgreSQL profile, Prefect
-    stores in `talkface_prefect` instead of the SQLite database under $PREFECT_HOME."""
+    any other port the UI could not reach its API ("Can't connect to Server API"). An exported
+    PREFECT_SERVER_UI_API_URL wins (the URL browsers use behind a proxy). With a PostgreSQL profile, Prefect stores in
+    `talkface_prefect` instead of the SQLite database under $PREFECT_HOME."""
     if name != "prefect":
         return {}
-    env = {"PREFECT_SERVER_UI_API_URL": f"http://{host}:{prefect_port}/api", "PREFECT_SERVER_API_HOST": host,
+    ui_api_url = os.environ.get("PREFECT_SERVER_UI_API_URL") or f"http://{host}:{prefect_port}/api"
+    env = {"PREFECT_SERVER_UI_API_URL": ui_api_url, "PREFECT_SERVER_API_HOST": host,
            "PREFECT_SERVER_API_PORT": str(prefect_port)}
     if database is not None:
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = pg.prefect_url(database)
