@@ -24,7 +24,8 @@ def postgres():
 
 def _env(tmp_path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "PGPASSWORD")}
-    return {**env, "PREFECT_HOME": str(tmp_path / "prefect-home"), **extra}
+    # not the developer's ~/.pgpass: the password reaches the servers as PGPASSWORD only
+    return {**env, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PGPASSFILE": str(tmp_path / "no-pgpass"), **extra}
 
 
 def test_a_bad_or_unreachable_database_stops_ui_before_anything_starts(postgres, tmp_path):
