@@ -11,12 +11,12 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test test-fast install system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-cpbd benchmark-zheng benchmark-zheng-grid benchmark-ddp benchmark-ui clean
+.PHONY: demo test test-fast install system-deps test-system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-cpbd benchmark-zheng benchmark-zheng-grid benchmark-ddp benchmark-ui clean
 
 demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, log to MLflow
 	$(BIN)/talkface benchmark --data-root $(DATA)
 
-test: install  ## the test suite (real ffmpeg, dlib, zarr, Great Expectations, Prefect, MLflow)
+test: install test-system-deps  ## the test suite (real ffmpeg, dlib, zarr, Great Expectations, Prefect, MLflow, PostgreSQL, Chromium)
 	$(BIN)/python -m pytest --durations=15
 
 test-fast: install  ## the edit loop: everything but the end-to-end flow runs of tests/flows/, stopping at the first failure
@@ -53,7 +53,7 @@ benchmark-cpbd: install  ## talkface's CPBD against the cpbd package on real fra
 benchmark-ddp: install  ## one stage's training samples/s in 1 and 2 CPU processes (DDP, gloo), losses compared
 	$(BIN)/python benchmarks/ddp_cpu.py --data-root $(DATA)/bench
 
-benchmark-ui: install  ## the Prefect UI's first page with 1,000 recorded task runs, on SQLite and on PostgreSQL (headless Chromium)
+benchmark-ui: install test-system-deps  ## the Prefect UI's first page with 1,000 recorded task runs, on SQLite and on PostgreSQL (headless Chromium)
 	$(BIN)/python benchmarks/ui_first_page.py
 
 install: system-deps $(STAMP)
@@ -68,8 +68,10 @@ define system_package
 	  else echo "please install $(2) with your package manager" >&2; exit 1; fi; }
 endef
 
-system-deps:  ## ffmpeg, PostgreSQL's server and Chromium (the tests start a database and look at both UIs) from the system's packages when missing
+system-deps:  ## ffmpeg from the system's packages when missing
 	$(call system_package,command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null,ffmpeg,ffmpeg)
+
+test-system-deps:  ## PostgreSQL's server and Chromium with its driver (the tests start a database and look at both UIs) when missing
 	$(call system_package,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null,postgresql,postgresql)
 	$(call system_package,command -v chromedriver >/dev/null,chromium chromium-driver,--cask chromium chromedriver)
 
