@@ -1,5 +1,5 @@
 """The two UIs as a person sees them: Debian's `chromium` driven headless through its `chromium-driver` by Selenium
-(`make install` installs both packages when missing). A page is loaded with its JavaScript, its API calls and its
+(`make test` installs both packages when missing). A page is loaded with its JavaScript, its API calls and its
 data, and read once it shows what the test looks for (an explicit wait, not a fixed delay: the single-page UIs
 render their lists after several API round trips, which take longer on a busy machine).
 
@@ -20,7 +20,7 @@ def _executable(*names: str, package: str) -> str:
     for name in names:
         if shutil.which(name):
             return shutil.which(name)
-    pytest.fail(f"{names[0]} is not installed: `make install` installs Debian's {package} package")
+    pytest.fail(f"{names[0]} is not installed: `make test` installs Debian's {package} package")
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""A real PostgreSQL server for the tests of the PostgreSQL profile: Debian's `postgresql` package (`make install`
+"""A real PostgreSQL server for the tests of the PostgreSQL profile: Debian's `postgresql` package (`make test`
 installs it when missing), a new cluster in a temporary directory, listening on a free loopback port, with the role
 `talkface` (password authentication over TCP) owning talkface's two databases.
 
@@ -30,7 +30,7 @@ def bindir() -> Path:
         return Path(found[-1]).parent
     if shutil.which("initdb"):
         return Path(shutil.which("initdb")).parent
-    pytest.fail("PostgreSQL's server is not installed: `make install` installs Debian's postgresql package")
+    pytest.fail("PostgreSQL's server is not installed: `make test` installs Debian's postgresql package")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +61,12 @@ class Server:
                                "-U", "postgres", "-d", database], check=True, capture_output=True, text=True).stdout
 
 
-def _as_server_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+def _as_server_user(cmd: list[str]) -> None:
+    """Run one of the server's programs (as `postgres` under root); fails the test with its output."""
+    done = subprocess.run(["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"{Path(cmd[0]).name} failed ({done.returncode}): {done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
 @contextmanager
@@ -73,19 +77,18 @@ def postgres_server() -> Iterator[Server]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
     data, port, password = root / "data", free_port(), "tf-" + secrets.token_hex(12)
-    subprocess.run(_as_server_user([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
-                                    "--auth-host=scram-sha-256", "-E", "UTF8"]), check=True, capture_output=True)
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
-    subprocess.run(_as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
-                                    "-w", "-t", "60", "start"]), check=True, capture_output=True)
     server = Server(port, password, root, binaries)
     try:
+        _as_server_user([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+                         "--auth-host=scram-sha-256", "-E", "UTF8"])
+        _as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-o", f"-p {port} -k {root} -c "
+                         "listen_addresses=127.0.0.1", "-l", str(root / "log"), "-w", "-t", "60", "start"])
         server.query("postgres", f"CREATE ROLE talkface LOGIN PASSWORD '{password}'")
         for database in (pg.PREFECT_DATABASE, pg.MLFLOW_DATABASE):
             server.query("postgres", f"CREATE DATABASE {database} OWNER talkface")
         yield server
     finally:
-        subprocess.run(_as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-                       capture_output=True)
+        if (data / "postmaster.pid").exists():
+            _as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
         shutil.rmtree(root, ignore_errors=True)
 
