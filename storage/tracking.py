@@ -42,11 +42,12 @@ def artifact_location(data_root: Path) -> str:
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
-def ui_url(server: str, experiment_id: str) -> str:
-    """The MLflow UI's page of an experiment's runs in the model-training view, on the server at `server`
-    (http://HOST:PORT). Since MLflow 3.x's UI keeps one GenAI / model-training switch per browser (GenAI unless
-    chosen) and reads it before `EXPERIMENT_KIND`, the URL chooses it (`workflowType=machine_learning`)."""
-    return f"{server.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
+def ui_url(server: str, experiment_id: str, page: str = "") -> str:
+    """The MLflow UI's page of an experiment's runs (or `page` under it, e.g. "/runs/<id>/artifacts/<file>") in the
+    model-training view, on the server at `server` (http://HOST:PORT). Since MLflow 3.x's UI keeps one GenAI /
+    model-training switch per browser (GenAI unless chosen) and reads it before `EXPERIMENT_KIND`, the URL chooses it
+    (`workflowType=machine_learning`)."""
+    return f"{server.rstrip('/')}/#/experiments/{experiment_id}{page}?workflowType=machine_learning"
 
 
 def ensure_experiment(name: str, data_root: Path, uri: str | None = None) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,19 +14,14 @@ import pytest
 
 from storage import shards, store
 from tests.conftest import SAMPLES, assert_same_store, talkface
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.servers import free_port
 
 
 @pytest.fixture
 def dask_cluster(tmp_path):
     """A real `dask scheduler` and two single-threaded `dask worker` processes on loopback, started here the way
     an operator starts them; the workers get no PREFECT_API_URL. Yields (address, [worker log paths])."""
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     dask = [sys.executable, "-m", "dask"]
     logs = [tmp_path / "scheduler.log", tmp_path / "worker-1.log", tmp_path / "worker-2.log"]

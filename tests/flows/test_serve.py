@@ -91,8 +91,8 @@ def test_ui_serve_and_a_one_click_run(tmp_path):
                 click_text(page, "Artifacts")
                 page_showing(page, None, ["benchmark", "the leaderboard"])
                 screenshot(page, Path(shots) / "prefect-one-click-run.png")
-                page_showing(page, f"http://127.0.0.1:{mlflow_port}/#/experiments/{experiment.experiment_id}/runs/"
-                                   f"{parents[0].info.run_id}/artifacts/leaderboard.md?workflowType=machine_learning",
+                page_showing(page, ui_url(f"http://127.0.0.1:{mlflow_port}", experiment.experiment_id,
+                                          f"/runs/{parents[0].info.run_id}/artifacts/leaderboard.md"),
                              ["Leaderboard beside the published numbers"])
                 for close in page.find_elements("css selector", "[aria-label*='Close']"):  # MLflow's assistant panel
                     close.click()
