@@ -23,7 +23,7 @@ import torch
 import zarr
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from storage import manifest, store
+from storage import location, manifest, shards, store
 
 MFCC_PER_FRAME = 4  # 100 Hz MFCC / 25 fps video
 
@@ -45,7 +45,7 @@ class ClipReader:
     """
 
     def __init__(self, store_dir: Path):
-        self.store_dir = Path(store_dir)
+        self.store_dir = location.as_path(store_dir)
         self._groups: dict[str, zarr.Group] = {}
         self._pid = os.getpid()
 
@@ -60,7 +60,7 @@ class ClipReader:
         if self._pid != os.getpid():  # forked: do not share handles with the parent
             self._groups, self._pid = {}, os.getpid()
         if shard not in self._groups:
-            self._groups[shard] = zarr.open_group(self.store_dir / "shards" / f"{shard}.zarr", mode="r")
+            self._groups[shard] = shards.open_shard(self.store_dir, shard)
         return self._groups[shard]
 
     def landmarks(self, row) -> np.ndarray:
@@ -120,7 +120,8 @@ class ClipWindowDataset(Dataset):
         if T < 1 or stride < 1 or cache_clips < 1:
             raise ValueError(f"T, stride and cache_clips must be >= 1, got T={T}, stride={stride}, "
                              f"cache_clips={cache_clips}")
-        self.store_dir, self.split, self.T, self.stride, self.seed = Path(store_dir), split, T, stride, seed
+        self.store_dir, self.split = location.as_path(store_dir), split
+        self.T, self.stride, self.seed = T, stride, seed
         self.clips = ok_clips(self.store_dir, split)
         if clip_ids is not None:
             self.clips = self.clips[self.clips["clip_id"].isin(clip_ids)].reset_index(drop=True)

@@ -18,11 +18,14 @@ reads a store's train-split landmarks.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from storage import location
 
 N_POINTS = 68
 N_COMPONENTS = 6
@@ -127,24 +130,24 @@ def fit_landmark_pca(landmarks: np.ndarray, crop_size: int, n_components: int = 
 def save(pca: LandmarkPCA, path: Path) -> Path:
     """Write `pca` to `path` (`pca.npz`: mean (136,), components (k, 136), explained_variance (k,), crop_size ()).
 
-    Written to a temporary name and renamed, so a reader never sees half a file. Returns `path`.
+    Written at once (`storage.location.write_bytes`: a rename, or one PUT), so a reader never sees half a file.
+    Returns `path`.
     """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    path, buffer = location.as_path(path), io.BytesIO()
     np.savez(
-        tmp,
+        buffer,
         mean=pca.mean.astype(np.float32),
         components=pca.components.astype(np.float32),
         explained_variance=pca.explained_variance.astype(np.float32),
         crop_size=np.int64(pca.crop_size),
     )
-    tmp.replace(path)
+    location.write_bytes(path, buffer.getvalue())
     return path
 
 
 def load(path: Path) -> LandmarkPCA:
     """Read a `pca.npz` written by `save`. Raises FileNotFoundError, KeyError on a missing key, ValueError on bad shapes."""
-    with np.load(Path(path)) as z:
+    with np.load(location.open_bytes(location.as_path(path))) as z:
         missing = [k for k in PCA_KEYS if k not in z.files]
         if missing:
             raise KeyError(f"{path}: missing {missing}")
@@ -182,11 +185,9 @@ def store_landmarks(store_dir: Path, split: str = "train", max_frames: int = MAX
     Reads `manifest.parquet` and each clip's rows of `shards/<shard>.zarr/landmarks`. Raises ValueError when the split
     has no ok clip or the clips disagree on crop_size.
     """
-    import zarr
+    from storage import manifest, shards
 
-    from storage import manifest
-
-    store_dir = Path(store_dir)
+    store_dir = location.as_path(store_dir)
     rows = manifest.read(store_dir / "manifest.parquet")
     rows = rows[(rows["status"] == manifest.OK) & (rows["split"] == split)].sort_values("clip_id")
     if rows.empty:
@@ -197,7 +198,7 @@ def store_landmarks(store_dir: Path, split: str = "train", max_frames: int = MAX
     stride = max(1, -(-int(rows["n_frames"].sum()) // max_frames))
     parts = []
     for shard, clips in rows.groupby("shard", sort=True):
-        landmarks = zarr.open_group(store_dir / "shards" / f"{shard}.zarr", mode="r")["landmarks"]
+        landmarks = shards.open_shard(store_dir, shard)["landmarks"]
         lo, hi = int(clips["frame_start"].min()), int((clips["frame_start"] + clips["n_frames"]).max())
         block = landmarks[lo:hi]  # one read per shard, then slice each clip out of it
         parts += [block[s - lo : s - lo + n : stride] for s, n in zip(clips["frame_start"], clips["n_frames"])]
@@ -212,4 +213,4 @@ def fit_store_pca(store_dir: Path, split: str = "train") -> LandmarkPCA:
 
 def write_store_pca(store_dir: Path) -> Path:
     """Fit on the store's train split and write `<store_dir>/pca.npz` (the build calls this last). Returns the path."""
-    return save(fit_store_pca(store_dir, "train"), Path(store_dir) / "pca.npz")
+    return save(fit_store_pca(store_dir, "train"), location.as_path(store_dir) / "pca.npz")

@@ -5,11 +5,14 @@ use the same schema and are merged once, by the flow, into the store's `manifest
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from storage import location
 
 WORD = pa.struct([("word", pa.string()), ("start_frame", pa.int32()), ("end_frame", pa.int32())])
 
@@ -71,15 +74,16 @@ def to_table(rows: list[dict]) -> pa.Table:
 
 
 def write(rows: list[dict] | pd.DataFrame, path: Path) -> None:
-    """Write rows, sorted by clip_id, to a Parquet file at `path` (atomically: temp file, then rename)."""
+    """Write rows, sorted by clip_id, to a Parquet file at `path` (a local path or an object-store path), atomically
+    (`location.write_bytes`: a rename, or one PUT)."""
     table = pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False) if isinstance(rows, pd.DataFrame) else to_table(rows)
-    table = table.sort_by("clip_id")
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    pq.write_table(table.sort_by("clip_id"), buffer)
+    location.write_bytes(location.as_path(path), buffer.getvalue())
 
 
 def read(path: Path) -> pd.DataFrame:
     """Read a manifest written by `write` as a DataFrame: integer columns as pandas' nullable Int64 (null for
     quarantined clips without arrays), `words` as lists of dicts."""
-    return pq.read_table(path, schema=SCHEMA).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    source = location.open_bytes(location.as_path(path))
+    return pq.read_table(source, schema=SCHEMA).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)

@@ -14,7 +14,7 @@ import json
 import shlex
 from pathlib import Path
 
-from storage import crops, locks
+from storage import crops, location, locks
 
 CARD = "card.json"
 BUILD = "build.json"
@@ -36,7 +36,7 @@ def version_digest(sources: list[tuple[str, str]], params: dict, code_version: s
 
 
 def store_dir(data_root: Path, dataset: str, version: str) -> Path:
-    return Path(data_root) / "stores" / dataset / version
+    return location.as_path(data_root) / "stores" / dataset / version
 
 
 class IncompleteStoreError(FileNotFoundError):
@@ -45,24 +45,22 @@ class IncompleteStoreError(FileNotFoundError):
 
 def lock_path(path: Path) -> Path:
     """The store version's build lock, `<store>/locks/build.lock`."""
-    return Path(path) / "locks" / "build.lock"
+    return location.as_path(path) / "locks" / "build.lock"
 
 
 def is_complete(path: Path) -> bool:
     """A store is complete (and immutable) once its card is written, the build's last step."""
-    return (Path(path) / CARD).exists()
+    return (location.as_path(path) / CARD).exists()
 
 
 def _write_json(path: Path, doc: dict) -> None:
-    """Write `doc` as JSON to `path` atomically (a temporary file beside it, then a rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str))
-    tmp.replace(path)
+    """Write `doc` as JSON to `path` atomically (`location.write_bytes`: a rename, or one PUT)."""
+    location.write_bytes(path, json.dumps(doc, indent=2, sort_keys=True, default=str).encode())
 
 
 def write_build_params(path: Path, params: dict) -> None:
     """Write `build.json`: the parameters of the build under way (dataset, raw_root, shard_size, crop sizes, …)."""
-    _write_json(Path(path) / BUILD, params)
+    _write_json(location.as_path(path) / BUILD, params)
 
 
 def build_command(path: Path, add_crops: dict[str, tuple[int, int]] | None = None) -> str:
@@ -70,7 +68,7 @@ def build_command(path: Path, add_crops: dict[str, tuple[int, int]] | None = Non
     parameters of the build that started there (its build.json), or RAW_ROOT and the defaults when none did.
     add_crops: crops (name → (H, W)) to cut besides that build's, e.g. one a training stage needs (that is another
     store version)."""
-    path = Path(path)
+    path = location.as_path(path)
     data_root = path.parents[2] if len(path.parents) > 2 else Path("DATA")
     try:
         p = json.loads((path / BUILD).read_text())
@@ -90,7 +88,7 @@ def build_command(path: Path, add_crops: dict[str, tuple[int, int]] | None = Non
 
 def require_complete(path: Path) -> Path:
     """`path` if it is a complete store. Raises IncompleteStoreError saying why not and which build to run."""
-    path = Path(path)
+    path = location.as_path(path)
     if is_complete(path):
         return path
     if not path.is_dir():
@@ -113,16 +111,16 @@ def read_card(path: Path) -> dict:
 
 def write_card(path: Path, card: dict) -> None:
     """Write card.json atomically (it marks the store complete)."""
-    _write_json(Path(path) / CARD, card)
+    _write_json(location.as_path(path) / CARD, card)
 
 
 def retract_card(path: Path) -> None:
     """Remove card.json: the store is incomplete again (a shard failed verification and is to be rebuilt)."""
-    (Path(path) / CARD).unlink(missing_ok=True)
+    (location.as_path(path) / CARD).unlink(missing_ok=True)
 
 
 def latest(data_root: Path, dataset: str) -> Path | None:
     """The most recently completed store of a dataset under `data_root`, or None."""
-    root = Path(data_root) / "stores" / dataset
+    root = location.as_path(data_root) / "stores" / dataset
     done = [p for p in root.glob("*") if is_complete(p)] if root.exists() else []
     return max(done, key=lambda p: (p / CARD).stat().st_mtime) if done else None

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from skimage.util import montage as tile
 
-from storage import manifest, shards
+from storage import location, manifest, shards
 
 
 def draw_landmarks(face: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -37,7 +37,9 @@ def sample_montage(store_dir: Path, table: pd.DataFrame, n: int = 16, seed: int 
 
 
 def save_png(image: np.ndarray, path: Path) -> Path:
-    """Write an RGB uint8 image as PNG. Raises OSError when it cannot be written."""
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
+    """Write an RGB uint8 image as PNG to a local or object-store path. Raises OSError when it cannot be encoded."""
+    ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"could not encode {path} as PNG")
+    location.write_bytes(location.as_path(path), png.tobytes())
     return path

@@ -91,6 +91,23 @@ def prefect_server():
 
 
 @pytest.fixture(scope="session")
+def s3_server():
+    """One moto S3 server (server mode, a real HTTP endpoint on loopback) for the session (tests/s3.py)."""
+    from tests import s3
+
+    with s3.server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """The moto server, with this process's AWS_* variables pointed at it for the test."""
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    return s3_server
+
+
+@pytest.fixture(scope="session")
 def sample_clip() -> Path:
     """A real GRID clip: speaker s1, 3 s, 75 frames at 25 fps, 360×288, stereo 44.1 kHz audio."""
     return SAMPLES / "s1" / "bbaf2n.mpg"

@@ -7,7 +7,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from storage import manifest, shards, store
+from storage import location, manifest, shards, store
 from tasks import build, montage
 from tasks.datasets import PROFILES, ClipSource, discover
 from tasks.datasets.base import sha256_file
@@ -45,7 +45,7 @@ def verify_shards(store_dir: Path, shard_names: list[str]) -> dict[str, str | No
 @task(name="merge-manifest", cache_policy=NO_CACHE)
 def merge_manifest(store_dir: Path, shard_names: list[str]) -> Path:
     """Merge the shards' manifest rows into the store's manifest.parquet (the build's single merge)."""
-    path = Path(store_dir) / store.MANIFEST
+    path = location.as_path(store_dir) / store.MANIFEST
     manifest.write(build.merge_manifest(store_dir, shard_names), path)
     return path
 
@@ -56,10 +56,10 @@ def validate_store(store_dir: Path, fps: float, sample_rate: int, dataset: str) 
     rewrite the manifest. Returns a summary for the card (suite, success, counts, failed checks, Data Docs path)."""
     from tasks.validate import validate_clips
 
-    path = Path(store_dir) / store.MANIFEST
+    path = location.as_path(store_dir) / store.MANIFEST
     table = manifest.read(path)
-    report = validate_clips(table, Path(store_dir) / store.VALIDATION, fps=fps, sample_rate=sample_rate,
-                            profile=PROFILES[dataset])
+    with location.local_folder(location.as_path(store_dir) / store.VALIDATION) as folder:  # GE writes files
+        report = validate_clips(table, folder, fps=fps, sample_rate=sample_rate, profile=PROFILES[dataset])
     if report.failures:
         hit = table.clip_id.isin(report.failures)
         table.loc[hit, "status"] = manifest.QUARANTINED
@@ -73,7 +73,7 @@ def validate_store(store_dir: Path, fps: float, sample_rate: int, dataset: str) 
         "expectations": report.n_expectations,
         "quarantined_by_validation": sorted(report.failures),
         "failed_expectations": report.failed_expectations,
-        "data_docs": str(docs.relative_to(store_dir)) if docs else None,
+        "data_docs": f"{store.VALIDATION}/{docs.relative_to(folder).as_posix()}" if docs else None,
     }
 
 
@@ -82,7 +82,7 @@ def fit_landmark_pca(store_dir: Path) -> Path | None:
     """Fit ATVGnet's landmark PCA on the train split into pca.npz; None when the train split has no ok clip."""
     from storage.landmark_pca import write_store_pca
 
-    table = manifest.read(Path(store_dir) / store.MANIFEST)
+    table = manifest.read(location.as_path(store_dir) / store.MANIFEST)
     if not ((table.split == "train") & (table.status == manifest.OK)).any():
         return None
     return write_store_pca(store_dir)
@@ -91,11 +91,11 @@ def fit_landmark_pca(store_dir: Path) -> Path | None:
 @task(name="draw-montage", cache_policy=NO_CACHE)
 def draw_montage(store_dir: Path) -> Path | None:
     """montage.png: sample face crops with landmarks; None when no clip is ok."""
-    table = manifest.read(Path(store_dir) / store.MANIFEST)
+    table = manifest.read(location.as_path(store_dir) / store.MANIFEST)
     if not (table.status == manifest.OK).any():
         return None
-    return montage.save_png(montage.sample_montage(store_dir, table), Path(store_dir) / "montage.png")
+    return montage.save_png(montage.sample_montage(store_dir, table), location.as_path(store_dir) / "montage.png")
 
 
 def read_manifest(store_dir: Path) -> pd.DataFrame:
-    return manifest.read(Path(store_dir) / store.MANIFEST)
+    return manifest.read(location.as_path(store_dir) / store.MANIFEST)
