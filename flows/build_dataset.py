@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.runners import Runner, shard_runner, workers_share_api
-from storage import locks, manifest, shards, store
+from storage import location, locks, manifest, shards, store
 from storage.crops import DEFAULT_CROPS, check_crops
 from tasks import card
 from tasks.build import plan_shards
@@ -39,7 +39,8 @@ class BuildParams(BaseModel):
     dataset: Literal["grid", "crema_d", "tcd_timit", "lrw"] = Field(
         "grid", description="dataset whose official layout `raw_root` holds")
     raw_root: Path = Field(..., description="root of the raw dataset, e.g. the folder holding s1/ and alignments/")
-    data_root: Path = Field(Path("data"), description="stores go to <data_root>/stores/<dataset>/<version>/")
+    data_root: location.Location = Field("data", description="stores go to <data_root>/stores/<dataset>/<version>/: "
+                                         "a folder, or an object store, s3://bucket/prefix (deploy/README.md)")
     crops: dict[str, tuple[int, int]] = Field(
         default_factory=lambda: dict(DEFAULT_CROPS),
         description="crops to cut, name → [H, W] px: face (ATVGnet, required), mouth (Chen 2018), face_sda "
@@ -101,7 +102,8 @@ def build_dataset(params: BuildParams) -> str:
     """Build (or resume, or confirm up to date) the store for `params`; returns the store's path."""
     log = get_run_logger()
     started = datetime.now(timezone.utc)
-    raw_root, data_root = params.raw_root.resolve(), params.data_root.resolve()
+    raw_root, data_root = params.raw_root.resolve(), location.as_path(params.data_root)
+    location.check_reachable(data_root)  # an unreachable bucket fails here, before any work
     pre = PreprocessParams(crops=params.crops, max_head_pose_deg=params.max_head_pose_deg)
 
     clips = steps.discover_clips(params.dataset, raw_root)

@@ -19,13 +19,33 @@ for _name, _value in (("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("GX_ANALYT
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="talkface: talking-face datasets, models and benchmarks.")
 
 
-def _require_complete_store(path: Path) -> None:
-    """Exit with status 2 and the build to run when `path` is not a complete store (storage/store.py)."""
+def _require_complete_store(path: str) -> None:
+    """Exit with status 2 and the build to run when `path` is not a complete store (storage/store.py), or with the
+    URL and the cause when its object store cannot be reached."""
     from storage.store import IncompleteStoreError, require_complete
 
+    _require_reachable(path)
     try:
         require_complete(path)
     except IncompleteStoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _invalid(error) -> str:
+    """A pydantic ValidationError as `--flag: message; …`, without the values given (a URL may hold a secret)."""
+    return "; ".join((f"--{str(e['loc'][0]).replace('_', '-')}: " if e["loc"] else "") + e["msg"]
+                     for e in error.errors())
+
+
+def _require_reachable(location_: str) -> None:
+    """Exit with status 2 when a data root or store is a URL with credentials in it, or an object store that does
+    not answer (storage/location.py), before any work."""
+    from storage import location
+
+    try:
+        location.check_reachable(location.as_path(location.normalise(location_)))
+    except (ValueError, ConnectionError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
@@ -38,7 +58,7 @@ def main() -> None:
 @app.command()
 def build(
     raw_root: Path = typer.Option(..., exists=True, file_okay=False, help="raw dataset root in its official layout"),
-    data_root: Path = typer.Option(Path("data"), help="where stores, MLflow and artifacts live"),
+    data_root: str = typer.Option("data", help="where stores, MLflow and artifacts live"),
     dataset: str = typer.Option("grid", help="dataset adapter"),
     workers: int = typer.Option(1, min=1, help="parallel shard builders"),
     shard_size: int = typer.Option(16, min=1, help="clips per shard"),
@@ -53,6 +73,8 @@ def build(
                                                      "without it a LocalCluster of --workers processes"),
 ) -> None:
     """Build a validated store from raw clips; prints the store's path."""
+    from pydantic import ValidationError
+
     from flows.build_dataset import BuildParams, build_dataset
     from storage.crops import DEFAULT_CROPS, parse_crop
 
@@ -61,11 +83,17 @@ def build(
         params = BuildParams(dataset=dataset, raw_root=raw_root, data_root=data_root, workers=workers,
                              shard_size=shard_size, crops=crops, runner=runner, address=address,
                              max_head_pose_deg=max_head_pose)
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+    except ValidationError as exc:
+        _fail(f"invalid build parameters: {_invalid(exc)}")
+    except ValueError as exc:  # a bad --crop
         typer.echo(f"invalid build parameters: {exc}", err=True)
         raise typer.Exit(2)
+    _require_reachable(params.data_root)
     start_temporary_prefect()
-    typer.echo(build_dataset(params))
+    try:
+        typer.echo(build_dataset(params))
+    except PermissionError as exc:  # the data root refused a write: the message names the key
+        _fail(str(exc))
 
 
 @app.command()
@@ -100,7 +128,7 @@ def _fail(message: str) -> NoReturn:
 
 @app.command()
 def train(
-    store: Path = typer.Option(..., exists=True, file_okay=False, help="a complete store"),
+    store: str = typer.Option(..., help="a complete store: a folder, or an s3:// URL"),
     system: str = typer.Option("atvgnet", help="registered system (`talkface systems`)"),
     stage: Optional[str] = typer.Option(None, help="train only this stage (default: all, in order, then register)"),
     preset: str = typer.Option("auto", help="stage configs: paper, small (CPU), auto (paper on GPU)"),
@@ -116,7 +144,7 @@ def train(
     input_: list[str] = typer.Option([], "--input", help="STAGE=CHECKPOINT of an earlier stage whose trained network "
                                                          "the stage uses (training the whole system needs none)"),
     alias: str = typer.Option("champion", help="MLflow alias of the registered model"),
-    data_root: Path = typer.Option(Path("data"), help="where mlflow.db and run outputs live"),
+    data_root: str = typer.Option("data", help="where mlflow.db and run outputs live"),
 ) -> None:
     """Train a system (or one stage) on a store; prints the MLflow run id, each stage's last checkpoint and, when
     every stage was trained, the registered model's URI. Stage settings: `talkface systems --configs`."""
@@ -139,8 +167,7 @@ def train(
         if resume and Path(resume).is_file():
             resume_points(Path(resume), system, get_system(system).stage_names)  # refuses another's checkpoint
     except ValidationError as exc:
-        _fail("; ".join((f"--{str(e['loc'][0]).replace('_', '-')}: " if e["loc"] else "") + e["msg"]
-                        for e in exc.errors()))
+        _fail(_invalid(exc))
     except (KeyError, ConfigError, ValueError, FileNotFoundError) as exc:
         _fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
     _require_complete_store(store)
@@ -166,7 +193,7 @@ def import_weights(
                                           help="ATVGnet: the authors' basics/ folder (default: the shipped copy)"),
     alias: Optional[str] = typer.Option(None, help="MLflow alias (default: authors; sda: authors-grid, -timit or "
                                                    "-crema by the file's name)"),
-    data_root: Path = typer.Option(Path("data"), help="where mlflow.db and run outputs live"),
+    data_root: str = typer.Option("data", help="where mlflow.db and run outputs live"),
 ) -> None:
     """Register the authors' released weights as an MLflow model version (read without running their pickles, every
     tensor checked by name and shape); prints its URI for `generate`, `evaluate` and `benchmark --with-authors`."""
@@ -177,8 +204,7 @@ def import_weights(
     try:
         params = ImportParams(system=system, files=file, basics=basics, alias=alias, data_root=data_root)
     except ValidationError as exc:
-        _fail("; ".join((f"--{str(e['loc'][0]).replace('_', '-')}: " if e["loc"] else "") + e["msg"]
-                        for e in exc.errors()))
+        _fail(_invalid(exc))
     start_temporary_prefect()
     try:
         out = import_flow(params)
@@ -201,7 +227,7 @@ def generate(
                                                    "model directory (default: models:/atvgnet@champion)"),
     crop_only: bool = typer.Option(False, help="write the generated crop (e.g. 128x128) instead of the photo with "
                                                "the face pasted back"),
-    data_root: Path = typer.Option(Path("data"), help="the MLflow store (mlflow.db) the model URI refers to"),
+    data_root: str = typer.Option("data", help="the MLflow store (mlflow.db) the model URI refers to"),
     device: str = typer.Option("auto", help="auto (GPU when present), cpu or cuda"),
 ) -> None:
     """Make a talking-face video of IMAGE saying AUDIO with a trained system; prints what it wrote."""
@@ -227,14 +253,14 @@ def generate(
 
 @app.command()
 def evaluate(
-    store: Path = typer.Option(..., exists=True, file_okay=False, help="a complete store"),
+    store: str = typer.Option(..., help="a complete store: a folder, or an s3:// URL"),
     model: str = typer.Option("models:/atvgnet@champion",
                               help="a registered model: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN/model or "
                                    "a model directory (its model.json names the system)"),
     checkpoint: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                               help="instead of --model: an AT-net checkpoint, scored on its landmarks"),
     split: str = typer.Option("test"),
-    data_root: Path = typer.Option(Path("data")),
+    data_root: str = typer.Option("data"),
     sync_model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                               help="SyncNet checkpoint or syncnet_v2.model for AV offset/confidence"),
     reader_model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
@@ -256,7 +282,7 @@ def evaluate(
 
 @app.command()
 def benchmark(
-    data_root: Path = typer.Option(Path("data"), help="stores, mlflow.db, mlartifacts and run outputs"),
+    data_root: str = typer.Option("data", help="stores, mlflow.db, mlartifacts and run outputs"),
     systems: str = typer.Option("atvgnet", help="registered systems to rank, comma-separated"),
     dataset: str = typer.Option("grid", help="dataset: grid, crema_d, lrw or tcd_timit"),
     raw_root: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
@@ -304,9 +330,9 @@ def benchmark(
         if params.raw_root is None and params.dataset != "grid":
             raise ConfigError(f"--dataset {params.dataset} needs --raw-root: the bundled clips are GRID's")
         params.check_configs()  # every stage setting of every system, before anything runs
+        _require_reachable(params.data_root)
     except ValidationError as exc:
-        _fail("; ".join((f"--{str(e['loc'][0]).replace('_', '-')}: " if e["loc"] else "") + e["msg"]
-                        for e in exc.errors()))
+        _fail(_invalid(exc))
     except (KeyError, ConfigError) as exc:
         _fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
     start_temporary_prefect()
@@ -341,7 +367,7 @@ def benchmark(
 def serve(
     raw_root: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
                                             help="raw dataset root; default: the bundled GRID clips"),
-    data_root: Path = typer.Option(Path("data"), help="stores, mlflow.db and run outputs of the served runs"),
+    data_root: str = typer.Option("data", help="stores, mlflow.db and run outputs of the served runs"),
     dataset: str = typer.Option("grid", help="dataset of both deployments"),
     build_cron: str = typer.Option("0 3 * * 1", help="cron schedule of the store rebuild (default: Mondays 03:00)"),
 ) -> None:
@@ -364,7 +390,7 @@ def serve(
 
 @app.command()
 def ui(
-    data_root: Path = typer.Option(Path("data"), help="the MLflow store (mlflow.db, mlartifacts) to show"),
+    data_root: str = typer.Option("data", help="the MLflow store (mlflow.db, mlartifacts) to show"),
     host: str = typer.Option("127.0.0.1", help="interface both servers bind to (loopback unless you mean it)"),
     prefect_port: int = typer.Option(4200, help="Prefect server port"),
     mlflow_port: int = typer.Option(5000, help="MLflow server port"),

@@ -14,16 +14,17 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 
 from flows.build_dataset import build_dataset
 from flows.train_and_benchmark import BUNDLED_GRID, train_and_benchmark
+from storage import location
 
 WEEKLY = "0 3 * * 1"  # Mondays 03:00
 
 
-def deployments(raw_root: Path | None = None, data_root: Path = Path("data"), dataset: str = "grid",
+def deployments(raw_root: Path | None = None, data_root: str | Path = "data", dataset: str = "grid",
                 build_cron: str = WEEKLY) -> list[RunnerDeployment]:
     """The two deployments, their default parameters pointing at `raw_root` (the bundled GRID clips when None) and
-    `data_root` (made absolute: the served runs may start in another directory)."""
+    `data_root` (a local one made absolute: the served runs may start in another directory; or an s3:// URL)."""
     raw_root = (raw_root or BUNDLED_GRID).resolve()
-    data_root = Path(data_root).resolve()
+    data_root = location.normalise(data_root)
     common = dict(entrypoint_type=EntrypointType.MODULE_PATH, tags=["talkface", dataset])
     build = build_dataset.to_deployment(
         "scheduled-build", cron=build_cron, description=f"Rebuild the {dataset} store from {raw_root} ({build_cron})",

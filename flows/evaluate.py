@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
-from storage import store, tracking
+from storage import location, store, tracking
 from tasks import published
 from tasks.steps import evaluate as steps
 
@@ -34,9 +34,9 @@ class EvaluateParams(BaseModel):
                                               "runs:/RUN/model or a model directory), scored on rendered videos")
     checkpoint: Path | None = Field(None, description="instead of model_uri: an AT-net checkpoint, scored on its "
                                                       "predicted landmarks")
-    store: Path = Field(..., description="a complete store to score on")
+    store: location.Location = Field(..., description="a complete store to score on (a folder or an s3:// URL)")
     split: Literal["train", "val", "test"] = Field("test", description="store split to score")
-    data_root: Path = Field(Path("data"), description="where mlflow.db and run outputs live")
+    data_root: location.Location = Field("data", description="where mlflow.db and run outputs live")
     sync_model: Path | None = Field(None, description="a SyncNet checkpoint or the official syncnet_v2.model for AV "
                                                       "offset and confidence (none: not scored)")
     reader_model: Path | None = Field(None, description="a lip reader checkpoint (`talkface train --system "
@@ -52,7 +52,7 @@ class EvaluateParams(BaseModel):
 def evaluate(params: EvaluateParams) -> dict:
     """Score the model on the store split; returns {"run_id", "metrics"}."""
     log = get_run_logger()
-    store_dir, data_root = params.store.resolve(), params.data_root.resolve()
+    store_dir, data_root = location.as_path(params.store), location.as_path(params.data_root)
     card = store.read_card(store_dir)
     dataset = card["dataset"]
     if params.checkpoint is not None and not params.checkpoint.exists():
@@ -64,7 +64,7 @@ def evaluate(params: EvaluateParams) -> dict:
                                              f"evaluate-{dataset}", {"model": what, "dataset": dataset},
                                              parent_run_id=params.parent_run_id)
     client = MlflowClient(uri)
-    out_dir = data_root / "runs" / run_id / "evaluation"
+    out_dir = location.work_root(data_root) / "runs" / run_id / "evaluation"
     try:
         if own_run:
             tracking.log_store_input(client, run_id, store_dir, card, params.split)

@@ -25,7 +25,7 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field, field_validator
 
 from models.registry import SYSTEMS
-from storage import tracking
+from storage import location, tracking
 from tasks.steps import import_weights as steps
 
 IMPORTABLE = tuple(name for name, system in SYSTEMS.items() if system.importer is not None)
@@ -39,7 +39,7 @@ class ImportParams(BaseModel):
                                                              "generator_23.pth; sda: one of grid/timit/crema.dat)")
     basics: Path | None = Field(None, description="ATVGnet: the authors' basics/ folder (none: the copy talkface "
                                                   "ships, models/atvgnet/authors_basics)")
-    data_root: Path = Field(Path("data"), description="where mlflow.db and run outputs live")
+    data_root: location.Location = Field("data", description="where mlflow.db and run outputs live")
     alias: str | None = Field(None, description='MLflow alias (none: "authors" for ATVGnet, "authors-grid", '
                                                 '"-timit" or "-crema" for sda by the file\'s name)')
     register_as: str | None = Field(None, description="MLflow registered model name (none: the system's name)")
@@ -76,7 +76,7 @@ def import_weights(params: ImportParams) -> dict:
     """Convert and register the authors' files; returns {"run_id", "tracking_uri", "model_uri" (by alias),
     "model_version", "model_version_uri", "alias", "trained_on", "sources"}."""
     log = get_run_logger()
-    data_root = params.data_root.resolve()
+    data_root = location.as_path(params.data_root)
     name = params.register_as or params.system
     uri, run_id, _ = tracking.open_run(data_root, params.experiment, None, f"import-{params.system}",
                                        {"system": params.system, "protocol": "authors"})
@@ -87,7 +87,7 @@ def import_weights(params: ImportParams) -> dict:
                                              **{f"source.{s['file']}.sha256": s["sha256"] for s in found},
                                              **{f"source.{s['file']}.bytes": s["bytes"] for s in found}})
         out = steps.import_released(params.system, params.files, found, params.basics,
-                                    data_root / "runs" / run_id / "model", uri, run_id, name, params.alias)
+                                    location.work_root(data_root) / "runs" / run_id / "model", uri, run_id, name, params.alias)
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from storage import database as pg
-from storage import tracking
+from storage import location, tracking
 
 
 def _exe(name: str) -> str:
@@ -78,7 +78,8 @@ def run_servers(data_root: Path, host: str, prefect_port: int, mlflow_port: int,
     server = pg.server_url(database) if database else None
     if server is not None:
         pg.check_reachable(server)
-    Path(data_root).mkdir(parents=True, exist_ok=True)
+    location.check_reachable(location.as_path(location.normalise(data_root)))
+    location.work_root(location.as_path(location.normalise(data_root))).mkdir(parents=True, exist_ok=True)
     # creates (migrates) MLflow's store with the project's artifact location before its server opens it
     experiment_id = tracking.ensure_experiment("talkface", data_root, uri=backend_store(data_root, server))
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_ENABLE_TELEMETRY": "false"}

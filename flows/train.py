@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field, model_validator
 
 from models.registry import SYSTEMS, get_system
-from storage import store, tracking
+from storage import location, store, tracking
 from storage.crops import CROPS
 from tasks import configs as stage_configs
 from tasks.steps import train as steps
@@ -40,8 +40,10 @@ class TrainParams(BaseModel):
     system: SystemName = Field("atvgnet", description="registered system to train (`talkface systems`)")
     stage: str | None = Field(None, description="train only this stage (none: every stage in order, then register "
                                                 "the model)")
-    store: Path = Field(..., description="a complete store, <data-root>/stores/<dataset>/<version>")
-    data_root: Path = Field(Path("data"), description="MLflow (mlflow.db, mlartifacts) and run outputs live here")
+    store: location.Location = Field(..., description="a complete store, <data-root>/stores/<dataset>/<version> "
+                                     "(a folder or an s3:// URL)")
+    data_root: location.Location = Field("data", description="MLflow (mlflow.db, mlartifacts) and run outputs live "
+                                         "here (with an s3:// root: artifacts there, the rest in its work root)")
     preset: Literal["auto", "paper", "small"] = Field(
         "auto", description='stage configs: "paper" (published sizes), "small" (CPU sizes), "auto" (paper on GPU)')
     steps: int | None = Field(None, ge=1, description="optimizer steps of every trained stage (none: the preset's)")
@@ -145,7 +147,7 @@ def train(params: TrainParams) -> dict:
     train-stage task's result}, "checkpoint" and "final_loss" (of the last stage)} and, when every stage was
     trained, "model_uri", "model_version", "model_version_uri"."""
     log = get_run_logger()
-    store_dir, data_root = params.store.resolve(), params.data_root.resolve()
+    store_dir, data_root = location.as_path(params.store), location.as_path(params.data_root)
     card = store.read_card(store_dir)
     system, names, configs, devices = get_system(params.system), params.stage_names(), params.configs(), \
         params.device_spec()
@@ -168,7 +170,7 @@ def train(params: TrainParams) -> dict:
                     resume=params.resume or "", devices=devices.world_size)
     tracking.log_params(client, run_id, settings)
     log.info("MLflow run %s: training %s (%s) on %s", run_id, params.system, ", ".join(names), store_dir)
-    out_dir = data_root / "runs" / run_id
+    out_dir = location.work_root(data_root) / "runs" / run_id
     results: dict[str, dict] = {}
     try:
         for name in names:

@@ -33,7 +33,7 @@ from flows.build_dataset import BuildParams, build_dataset
 from flows.evaluate import EvaluateParams, evaluate
 from flows.train import SystemSettings, TrainParams, train
 from models.registry import SYSTEMS
-from storage import store, tracking
+from storage import location, store, tracking
 from storage.dataset import ok_clips
 from tasks import published
 from tasks.datasets import ADAPTERS
@@ -52,7 +52,8 @@ class BenchmarkParams(BaseModel):
                                                         "without test_dataset)")
     raw_root: Path | None = Field(None, description="raw dataset root in its official layout; default: the GRID "
                                                     "clips bundled with talkface (dataset grid only)")
-    data_root: Path = Field(Path("data"), description="stores, mlflow.db, mlartifacts and run outputs")
+    data_root: location.Location = Field("data", description="stores, mlflow.db, mlartifacts and run outputs (a "
+                                         "folder, or s3://bucket/prefix: deploy/README.md)")
     preset: Literal["auto", "paper", "small"] = Field(
         "auto", description='stage configs: "paper" (published sizes), "small" (CPU sizes), "auto" (paper on GPU)')
     steps: int | None = Field(None, ge=1, description="steps of every stage of every system (none: the presets')")
@@ -164,7 +165,7 @@ def train_and_benchmark(params: BenchmarkParams) -> dict:
     "model_uri", "stages", "metrics"}}, "authors" (with_authors: {"<system>@<alias>": {"system", "key", "model_uri",
     "trained_on", "run_id", "metrics"}}), "sync_model", "reader_model", "summary" (markdown)}."""
     log = get_run_logger()
-    data_root = params.data_root.resolve()
+    data_root = location.as_path(params.data_root)
     if params.raw_root is None and params.dataset != "grid":
         raise ValueError(f"dataset {params.dataset} needs raw_root: the bundled clips are GRID's")
     cross = params.test_dataset is not None
@@ -234,7 +235,7 @@ def train_and_benchmark(params: BenchmarkParams) -> dict:
 
 def _build_store(dataset: str, raw_root: Path, params: BenchmarkParams, data_root: Path) -> Path:
     """The store of `dataset` built from `raw_root` with the build's default crops (reused when unchanged)."""
-    return Path(build_dataset(BuildParams(dataset=dataset, raw_root=raw_root, data_root=data_root,
+    return location.as_path(build_dataset(BuildParams(dataset=dataset, raw_root=raw_root, data_root=data_root,
                                           workers=params.workers)))
 
 

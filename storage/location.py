@@ -114,11 +114,24 @@ def check_reachable(root: Path) -> None:
                               + (f" at {endpoint}" if endpoint else "") + f": {cause}") from None
 
 
+@contextmanager
+def writing(path) -> Iterator[None]:
+    """Re-raise a refused write (PermissionError: S3's 403 AccessDenied through s3fs) naming the key it tried."""
+    try:
+        yield
+    except PermissionError as error:
+        cause = " ".join(str(error).split()) or "access denied"
+        hint = " (the data root's credentials need s3:PutObject and s3:DeleteObject on it)" if is_remote(path) else ""
+        raise PermissionError(f"no permission to write {redacted(str(path))}: {cause}{hint}") from None
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that a reader sees the old content or the new, never part: a local file through a
-    temporary file beside it and a rename; an object by one PUT. Creates a local file's folder."""
+    temporary file beside it and a rename; an object by one PUT. Creates a local file's folder. Raises
+    PermissionError naming `path` when the store refuses the write."""
     if is_remote(path):
-        path.fs.pipe_file(path.path, data)
+        with writing(path):
+            path.fs.pipe_file(path.path, data)
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +146,8 @@ def publish(path: Path, data: bytes) -> bool:
     conditional PUT (`If-None-Match: *`), which the store refuses with 412 when the key exists."""
     if is_remote(path):
         try:
-            path.fs.pipe_file(path.path, data, mode="create")
+            with writing(path):
+                path.fs.pipe_file(path.path, data, mode="create")
         except FileExistsError:  # s3fs's translation of 412 Precondition Failed
             return False
         return True

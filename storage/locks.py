@@ -126,7 +126,7 @@ class _Lease:
     """The object-store lock `lock` as its holder sees it: create, renew, take over, release (module docstring)."""
 
     def __init__(self, lock: Path, purpose: str):
-        self.fs, self.path = lock.fs, lock.path
+        self.lock, self.fs, self.path = lock, lock.fs, lock.path
         self.bucket, self.key, _ = lock.fs.split_path(lock.path)
         self.doc = {**_holder(purpose), "lease_s": lease_s(), "token": uuid.uuid4().hex, "renewals": 0}
         self.etag: str | None = None
@@ -136,7 +136,8 @@ class _Lease:
 
     def create(self) -> bool:
         try:
-            self.etag = self.fs.pipe_file(self.path, self._body(), mode="create")["ETag"]
+            with location.writing(self.lock):
+                self.etag = self.fs.pipe_file(self.path, self._body(), mode="create")["ETag"]
         except FileExistsError:
             return False
         return True

@@ -170,22 +170,10 @@ def write_shard(store_dir: Path, name: str, arrays: dict[str, np.ndarray], rows:
     tmp = final.with_name(f"{name}.{token}.zarr" if remote else f"{final.name}{PARTIAL}{token}")
     if not remote:
         Path(tmp).parent.mkdir(parents=True, exist_ok=True)
-    group = zarr.open_group(_zarr_store(tmp, read_only=False), mode="w", zarr_format=3)
-    compressor = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
-    fields = fields_of(arrays)
-    for field in fields:
-        data = arrays[field]
-        rows_per_chunk = min(CHUNK_ROWS[field], max(len(data), 1))
-        chunks = (rows_per_chunk, *data.shape[1:])
-        n_chunks = max(1, -(-len(data) // rows_per_chunk))
-        shards = (n_chunks * rows_per_chunk, *data.shape[1:])
-        arr = group.create_array(
-            field, shape=data.shape, dtype=data.dtype, chunks=chunks, shards=shards, compressors=compressor,
-            fill_value=0,
-        )
-        if len(data):
-            arr[...] = data
+    with location.writing(tmp):
+        _write_arrays(tmp, arrays)
     manifest.write(rows, tmp / PART_MANIFEST)
+    fields = fields_of(arrays)
     marker = {"format": MARKER_FORMAT, "counts": counts,
               "arrays": {f: {"shape": list(arrays[f].shape), "dtype": str(arrays[f].dtype)} for f in fields},
               "files": _file_sizes(tmp)}
@@ -203,6 +191,25 @@ def write_shard(store_dir: Path, name: str, arrays: dict[str, np.ndarray], rows:
     else:
         os.replace(tmp, final)
     return final
+
+
+def _write_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
+    """One zarr v3 group at `folder`: each field one array, one shard file per array, chunks of `CHUNK_ROWS`."""
+    group = zarr.open_group(_zarr_store(folder, read_only=False), mode="w", zarr_format=3)
+    compressor = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
+    fields = fields_of(arrays)
+    for field in fields:
+        data = arrays[field]
+        rows_per_chunk = min(CHUNK_ROWS[field], max(len(data), 1))
+        chunks = (rows_per_chunk, *data.shape[1:])
+        n_chunks = max(1, -(-len(data) // rows_per_chunk))
+        shards = (n_chunks * rows_per_chunk, *data.shape[1:])
+        arr = group.create_array(
+            field, shape=data.shape, dtype=data.dtype, chunks=chunks, shards=shards, compressors=compressor,
+            fill_value=0,
+        )
+        if len(data):
+            arr[...] = data
 
 
 def _publish_index(store_dir: Path, name: str, folder: Path, replacing: bool) -> None:

@@ -2,7 +2,8 @@
 `<data-root>/mlartifacts`. MLflow 3 defaults to SQLite (3.7+) and keeps the file store for legacy use only, so the
 URI is always given explicitly here rather than left to MLflow's default (`./mlflow.db` in the working directory).
 An exported MLFLOW_TRACKING_URI (the PostgreSQL profile: `talkface ui --database`'s MLflow server) replaces the
-SQLite file for every command.
+SQLite file for every command. With an object-store data root (`s3://bucket/prefix`) the artifacts go to
+`s3://bucket/prefix/mlartifacts` and `mlflow.db` to the local work root (`storage.location.work_root`).
 """
 from __future__ import annotations
 
@@ -19,13 +20,18 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from storage import manifest as manifest_table
+from storage import location, manifest as manifest_table
 from storage.store import MANIFEST
 
 
 def sqlite_uri(data_root: Path) -> str:
-    """"sqlite:///<absolute data_root>/mlflow.db" (four slashes before an absolute POSIX path)."""
-    return f"sqlite:///{Path(data_root).resolve() / 'mlflow.db'}"
+    """"sqlite:///<absolute data_root>/mlflow.db" (four slashes before an absolute POSIX path); for an object-store
+    root, its local work root's mlflow.db (SQLite needs a local file)."""
+    return f"sqlite:///{_mlflow_db(data_root)}"
+
+
+def _mlflow_db(data_root: Path) -> Path:
+    return location.work_root(location.as_path(data_root)).resolve() / "mlflow.db"
 
 
 def tracking_uri(data_root: Path) -> str:
@@ -34,8 +40,13 @@ def tracking_uri(data_root: Path) -> str:
 
 
 def artifact_location(data_root: Path) -> str:
-    """file URI of `<absolute data_root>/mlartifacts`, where new experiments keep their artifacts."""
-    return (Path(data_root).resolve() / "mlartifacts").as_uri()
+    """Where new experiments keep their artifacts: the file URI of `<absolute data_root>/mlartifacts`, or
+    `s3://bucket/prefix/mlartifacts` for an object-store root (MLflow's S3 artifact store, boto3, the same
+    credentials as the stores)."""
+    root = location.as_path(data_root)
+    if location.is_remote(root):
+        return str(root / "mlartifacts")
+    return (Path(root).resolve() / "mlartifacts").as_uri()
 
 
 # MLflow 3's UI opens an experiment in its GenAI view unless this tag says it is model training
@@ -56,7 +67,7 @@ def ensure_experiment(name: str, data_root: Path, uri: str | None = None) -> str
     Creates data_root. Safe against a concurrent creation of the same name. `uri`: another tracking store than
     `tracking_uri(data_root)` (`talkface ui` creates the experiment in the store its server will open).
     """
-    Path(data_root).mkdir(parents=True, exist_ok=True)
+    location.work_root(location.as_path(data_root)).mkdir(parents=True, exist_ok=True)
     client = MlflowClient(tracking_uri=uri or tracking_uri(data_root))
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
@@ -95,13 +106,19 @@ def log_store_input(client: MlflowClient, run_id: str, store_dir: Path, card: di
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
 
-    manifest = manifest_table.read(Path(store_dir) / MANIFEST)
+    store_dir = location.as_path(store_dir)
+    manifest = manifest_table.read(store_dir / MANIFEST)
     with warnings.catch_warnings():  # "source can be interpreted in multiple ways" (both are the local file kind);
         warnings.simplefilter("ignore", UserWarning)  # "integer columns cannot represent missing values" (schema)
-        dataset = mlflow.data.from_pandas(manifest, source=Path(store_dir).resolve().as_uri(),
+        dataset = mlflow.data.from_pandas(manifest, source=_uri(store_dir),
                                           name=f"{card['dataset']}-{card['version']}", digest=card["version"])
         entity = dataset._to_mlflow_entity()
     client.log_inputs(run_id, datasets=[DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)])])
+
+
+def _uri(path: Path) -> str:
+    """file:// URI of a local path, the URL of an object-store one."""
+    return str(path) if location.is_remote(path) else Path(path).resolve().as_uri()
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict) -> None:
@@ -179,8 +196,8 @@ def download_model(uri: str, data_root: Path, dst: Path) -> Path:
     if not uri.startswith(("models:/", "runs:/")):
         raise FileNotFoundError(f"model {uri!r}: no such directory, and not a models:/ or runs:/ URI")
     uri_store = tracking_uri(data_root)
-    if uri_store == sqlite_uri(data_root) and not (Path(data_root) / "mlflow.db").is_file():
-        raise FileNotFoundError(f"model {uri!r}: no MLflow store at {Path(data_root).resolve()} (train one with "
+    if uri_store == sqlite_uri(data_root) and not _mlflow_db(data_root).is_file():
+        raise FileNotFoundError(f"model {uri!r}: no MLflow store at {_mlflow_db(data_root)} (train one with "
                                 "`talkface train --system atvgnet`, or pass --data-root)")
     # the client, not mlflow.artifacts.download_artifacts: that resolves models:/ against the global registry URI
     client = MlflowClient(uri_store, registry_uri=uri_store)

@@ -34,6 +34,7 @@ from lightning_fabric import Fabric
 
 from models.config import RESUME_MAY_DIFFER
 from models.system import Stage
+from storage import location
 from storage.dataset import StepBatchSampler, make_dataloader
 from tasks import checkpoint
 from tasks.checkpoint import rng_state, seed_everything, set_rng_state
@@ -158,7 +159,7 @@ def train_stage(
         fabric = devices.fabric()
         fabric.launch()
     with checkpoint.torch_threads(config.cpu_threads if fabric.device.type == "cpu" else 0):
-        return _train(system, stage, config, Path(store_dir), Path(out_dir), fabric, resume_from, on_step, on_sample,
+        return _train(system, stage, config, location.as_path(store_dir), Path(out_dir), fabric, resume_from, on_step, on_sample,
                       on_checkpoint, inputs or {})
 
 
@@ -297,7 +298,7 @@ def fixed_batch_step_times(stage: Stage, config, store_dir: Path, devices: Devic
     from torch.utils.data import default_collate
 
     fabric = devices.fabric()
-    config = stage.for_store(config, Path(store_dir))
+    config = stage.for_store(config, location.as_path(store_dir))
     seed_everything(config.seed)
     modules = stage.modules(config)
     wrapped, optimizers = setup(fabric, modules, stage.optimizers(config, modules))
@@ -305,7 +306,7 @@ def fixed_batch_step_times(stage: Stage, config, store_dir: Path, devices: Devic
         module.train()
     frozen = build_frozen(stage, config, frozen_inputs(system, stage, config, inputs or {}))
     wrapped.update({name: fabric.to_device(net) for name, net in frozen.items()})
-    dataset = stage.dataset(Path(store_dir), "train", config)
+    dataset = stage.dataset(location.as_path(store_dir), "train", config)
     indices = next(iter(StepBatchSampler(len(dataset), config.batch_size, seed=config.seed)))
     batch = {k: v.to(fabric.device) for k, v in default_collate([dataset[i] for i in indices]).items()}
     stamps = []

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from models.lipreader.text import encode, normalize
+from storage import location
 from storage.crops import CROPS
 from storage.dataset import ClipWindowDataset, ok_clips, ClipReader
 
@@ -49,8 +50,8 @@ def mouth_box(store_dir: Path, split: str = "train", size: tuple[int, int] = (32
     48–67 over every frame of the split's ok clips (rounded to whole pixels), shifted inside the crop where it would
     cross an edge. Reads each shard's landmarks once. Raises ValueError when the box is larger than the crop or the
     split has no ok clip (store.IncompleteStoreError for an incomplete store)."""
-    clips = ok_clips(Path(store_dir), split)
-    reader = ClipReader(Path(store_dir))
+    clips = ok_clips(location.as_path(store_dir), split)
+    reader = ClipReader(location.as_path(store_dir))
     total, count = np.zeros(2), 0
     for shard, rows in clips.groupby("shard"):
         landmarks = np.asarray(reader.group(shard)["landmarks"][:], dtype=np.float64)[:, MOUTH_POINTS]  # (N, 20, 2)
@@ -117,7 +118,7 @@ class LipReadingDataset(ClipWindowDataset):
                  part: Literal["kept", "held_out"] = "kept"):
         ids = None
         if held_out or part == "held_out":
-            every = frozenset(ok_clips(Path(store_dir), split)["clip_id"])
+            every = frozenset(ok_clips(location.as_path(store_dir), split)["clip_id"])
             out = held_out_clips(every, held_out)
             ids = every - out if part == "kept" else out
         super().__init__(store_dir, split, T=1, stride=WHOLE_CLIPS, seed=seed, cache_clips=cache_clips,

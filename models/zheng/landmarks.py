@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from models.lipreader.text import GRID_VOCABULARY
-from storage import manifest, store
+from storage import location, manifest, store
 
 JAW, NOSE, EYES = range(0, 17), range(27, 36), range(36, 48)
 MOUTH = range(48, 68)
@@ -55,7 +55,7 @@ def vocabulary(store_dir: Path) -> tuple[str, ...]:
     for the full corpus). Raises ValueError when the store has no timed word."""
     if store.read_card(store_dir)["dataset"] == "grid":
         return tuple(sorted(GRID_VOCABULARY))
-    rows = manifest.read(Path(store_dir) / store.MANIFEST)
+    rows = manifest.read(location.as_path(store_dir) / store.MANIFEST)
     rows = rows[(rows["status"] == manifest.OK) & rows["words_timed"].fillna(False).astype(bool)]
     words = sorted({w["word"] for ws in rows["words"] for w in ws})
     if not words:

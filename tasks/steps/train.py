@@ -9,7 +9,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from models.registry import get_stage, get_system
-from storage import tracking
+from storage import location, tracking
 from tasks import checkpoint, model_dir as model_dirs
 from tasks.launch import RankJob, run_ranks
 from tasks.training import Devices, train_stage as train_one_stage
@@ -23,7 +23,7 @@ def resolve_resume(resume: str | None, data_root: Path, system: str,
     """Where training continues: (the MLflow run to log into, or None for a new run; {stage: the checkpoint it
     resumes from, or None to start it}). `resume` is a checkpoint file (the earlier stages' latest checkpoints beside
     it are used too, `tasks.checkpoint.resume_points`) or an MLflow run id / `runs:/<id>` whose latest logged
-    checkpoint of each stage is downloaded to <data_root>/runs/<id>/checkpoints.
+    checkpoint of each stage is downloaded to <work root>/runs/<id>/checkpoints (`storage.location.work_root`).
     Raises FileNotFoundError / ValueError with the reason when neither works."""
     if resume is None:
         return None, dict.fromkeys(stages)
@@ -35,7 +35,7 @@ def resolve_resume(resume: str | None, data_root: Path, system: str,
     run_id = match[1]
     client = MlflowClient(tracking.tracking_uri(data_root))
     folder = tracking.download_checkpoints(
-        client, run_id, Path(data_root) / "runs" / run_id / "checkpoints",
+        client, run_id, location.work_root(location.as_path(data_root)) / "runs" / run_id / "checkpoints",
         pick=lambda names: [n for n in checkpoint.latest_names(names, stages).values() if n])
     get_run_logger().info("resuming MLflow run %s from its checkpoints in %s", run_id, folder)
     return run_id, checkpoint.latest_checkpoints(folder, stages)
