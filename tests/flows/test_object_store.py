@@ -16,7 +16,8 @@ from storage import location, locks, shards, store
 from tests.conftest import SAMPLES, assert_same_store, talkface
 
 
-def test_a_dask_build_with_two_workers_on_s3_writes_the_store_a_local_build_writes(grid_store, s3_env, tmp_path):
+def test_a_dask_build_with_two_workers_on_s3_writes_the_store_a_local_build_writes_and_trains(grid_store, s3_env,
+                                                                                             tmp_path):
     root = f"{s3_env.bucket('lab')}/dask"
     out = talkface("build", "--raw-root", SAMPLES, "--data-root", root, "--shard-size", 4, "--runner", "dask",
                    "--workers", 2, cwd=tmp_path, timeout=900)
@@ -31,6 +32,15 @@ def test_a_dask_build_with_two_workers_on_s3_writes_the_store_a_local_build_writ
     assert [k.rsplit("/", 1)[1] for k in keys if "/shards/" in k and k.endswith(".json") and ".zarr/" not in k] \
         == [f"shard-{i:05d}.json" for i in range(4)]  # published by their indexes
     assert not [k for k in keys if "/locks/" in k]  # every lock released
+
+    # training reads the shards from the bucket; without a server, mlflow.db is in the work root, artifacts in S3
+    trained = talkface("train", "--system", "atvgnet", "--store", built, "--data-root", root, "--preset", "small",
+                       "--steps", 2, "--set", "vgnet.batch_size=2", cwd=tmp_path, timeout=900)
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-5000:]
+    assert "models:/atvgnet@champion" in trained.stdout
+    assert (location.work_root(location.as_path(root)) / "mlflow.db").is_file()
+    assert [k for k in s3_env.keys("lab", "dask/mlartifacts/") if "/artifacts/model/" in k]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unreachable_bucket_or_credentials_in_the_url_stop_the_build_before_any_work(s3_env, tmp_path):
@@ -65,7 +75,7 @@ def test_an_interrupted_build_on_s3_resumes_and_keeps_the_published_shards(s3_en
     first = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
     deadline = time.monotonic() + 600
-    while len(published := _indexes(s3_env)) < 2:
+    while len(_indexes(s3_env)) < 2:
         assert first.poll() is None, "the build ended before it was interrupted"
         assert time.monotonic() < deadline, "no shard published within 600 s"
         time.sleep(0.5)

@@ -109,3 +109,49 @@ def test_two_one_click_benchmarks_at_once_on_postgresql(postgres, tmp_path):
 
     for text in (postgres.dump(pg.PREFECT_DATABASE), postgres.dump(pg.MLFLOW_DATABASE), ui_output):
         assert postgres.password not in text
+
+
+def test_a_build_a_training_and_a_benchmark_on_postgresql_and_s3(postgres, s3_env, tmp_path):
+    """The lab's whole deployment: the servers on PostgreSQL, the data root in a bucket (moto, tests/s3.py), a
+    benchmark from the CLI that builds the store into the bucket, trains from it and logs its artifacts there."""
+    root = f"{s3_env.bucket('lab')}/deployment"
+    prefect_port, mlflow_port, work = free_port(), free_port(), tmp_path / "work"
+    ui, ui_lines = start(["ui", "--data-root", root, "--database", postgres.url, "--prefect-port", prefect_port,
+                          "--mlflow-port", mlflow_port],
+                         _env(tmp_path, PGPASSWORD=postgres.password, TALKFACE_WORK_ROOT=str(work / "servers"),
+                              **s3_env.env))
+    try:
+        printed = "".join(wait_for(ui_lines, "Ctrl-C stops both servers", 240))
+        api, tracking = f"http://127.0.0.1:{prefect_port}/api", f"http://127.0.0.1:{mlflow_port}"
+        bench = talkface("benchmark", "--data-root", root, "--preset", "small", "--steps", 3, "--sync-steps", 0,
+                         "--reader-steps", 0, "--set", "atvgnet.vgnet.batch_size=2", timeout=1500,
+                         env=_env(tmp_path, PREFECT_API_URL=api, MLFLOW_TRACKING_URI=tracking,
+                                  TALKFACE_WORK_ROOT=str(work / "cli"), **s3_env.env))
+        assert bench.returncode == 0, bench.stdout[-3000:] + bench.stderr[-6000:]
+    finally:
+        stop(ui)
+    output = printed + "".join(ui_lines.queue) + bench.stdout + bench.stderr
+
+    flow_runs = set(postgres.query(pg.PREFECT_DATABASE, "SELECT f.name, r.state_type FROM flow_run r JOIN flow f "
+                                                        "ON f.id = r.flow_id"))
+    assert {("train_and_benchmark", "COMPLETED"), ("build_dataset", "COMPLETED"), ("train", "COMPLETED"),
+            ("evaluate", "COMPLETED")} <= flow_runs, flow_runs
+    (version,) = {k.split("/")[3] for k in s3_env.keys("lab", "deployment/stores/grid/")}
+    store_url = f"{root}/stores/grid/{version}"
+    assert f"store:      {store_url}" in bench.stdout
+    keys = s3_env.keys("lab", "deployment/")
+    assert f"deployment/stores/grid/{version}/card.json" in keys
+    assert any(k.endswith("/shards/shard-00000.json") for k in keys)
+    # training read the store in the bucket; MLflow's artifacts are in the bucket beside it
+    assert set(postgres.query(pg.MLFLOW_DATABASE, "SELECT value FROM params WHERE key = 'store'")) == {(store_url,)}
+    assert postgres.query(pg.MLFLOW_DATABASE, "SELECT artifact_location FROM experiments WHERE name = "
+                                              "'talkface'") == [(f"{root}/mlartifacts",)]
+    assert [k for k in keys if k.startswith("deployment/mlartifacts/") and k.endswith("/leaderboard.md")]
+    assert [k for k in keys if k.startswith("deployment/mlartifacts/") and "/model/" in k]
+    runs = postgres.query(pg.MLFLOW_DATABASE, "SELECT name, status FROM runs")
+    assert {("atvgnet", "FINISHED"), ("benchmark-atvgnet-grid", "FINISHED")} <= set(runs), runs
+    # nothing of the data root on the local disk: no store, no mlflow.db, no artifacts; only the run's checkpoints
+    local = sorted(p.relative_to(work).parts[:2] for p in work.rglob("*") if p.is_file())
+    assert {parts[0] for parts in local} <= {"cli"} and {parts[1] for parts in local} == {"runs"}, local
+    for text in (postgres.dump(pg.PREFECT_DATABASE), postgres.dump(pg.MLFLOW_DATABASE), output):
+        assert postgres.password not in text and s3_env.secret not in text
