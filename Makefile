@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test test-fast install system-deps test-system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-cpbd benchmark-zheng benchmark-zheng-grid benchmark-ddp benchmark-ui clean
+.PHONY: demo test test-fast install system-deps test-system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-cpbd benchmark-zheng benchmark-zheng-grid benchmark-ddp benchmark-ui benchmark-s3 clean
 
 demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, log to MLflow
 	$(BIN)/talkface benchmark --data-root $(DATA)
@@ -55,6 +55,9 @@ benchmark-ddp: install  ## one stage's training samples/s in 1 and 2 CPU process
 
 benchmark-ui: install test-system-deps  ## the Prefect UI's first page with 1,000 recorded task runs, on SQLite and on PostgreSQL (headless Chromium)
 	$(BIN)/python benchmarks/ui_first_page.py
+
+benchmark-s3: install  ## build throughput to S3 (moto on loopback) against a local data root, same clips; shard writes and training reads alone
+	$(BIN)/python benchmarks/build_s3.py
 
 install: system-deps $(STAMP)
 

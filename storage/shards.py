@@ -178,8 +178,8 @@ def write_shard(store_dir: Path, name: str, arrays: dict[str, np.ndarray], rows:
               "arrays": {f: {"shape": list(arrays[f].shape), "dtype": str(arrays[f].dtype)} for f in fields},
               "files": _file_sizes(tmp)}
     location.write_bytes(tmp / MARKER, json.dumps(marker, indent=1, sort_keys=True).encode())
-    if remote:
-        _publish_index(store_dir, name, tmp, replacing=exists)
+    if remote:  # an index already there names a shard that failed verification (or whose keys are gone)
+        _publish_index(store_dir, name, tmp, replacing=_index_path(store_dir, name).exists())
         if exists:
             location.remove_tree(final)
         return tmp

@@ -32,6 +32,10 @@ def test_a_dask_build_with_two_workers_on_s3_writes_the_store_a_local_build_writ
     assert [k.rsplit("/", 1)[1] for k in keys if "/shards/" in k and k.endswith(".json") and ".zarr/" not in k] \
         == [f"shard-{i:05d}.json" for i in range(4)]  # published by their indexes
     assert not [k for k in keys if "/locks/" in k]  # every lock released
+    card = store.read_card(s3_store)
+    assert f"dask/stores/grid/{grid_store.name}/{card['validation']['data_docs']}" in keys  # GE's Data Docs, uploaded
+    assert f"dask/stores/grid/{grid_store.name}/montage.png" in keys and f"dask/stores/grid/{grid_store.name}/pca.npz" \
+        in keys
 
     # training reads the shards from the bucket; without a server, mlflow.db is in the work root, artifacts in S3
     trained = talkface("train", "--system", "atvgnet", "--store", built, "--data-root", root, "--preset", "small",

@@ -82,6 +82,14 @@ def test_a_damaged_shard_on_s3_is_replaced(root, s3_env):
     np.testing.assert_array_equal(shards.open_shard(root, "shard-00000")["face"][:], data["face"])
 
 
+def test_a_shard_whose_indexed_keys_are_gone_is_rebuilt(root, s3_env):
+    first = shards.write_shard(root, "shard-00000", _arrays(2), [_row("s1/a", 2)])
+    location.remove_tree(first)  # the index remains, naming nothing
+    assert shards.verify(root, "shard-00000") == shards.NOT_BUILT
+    second = shards.write_shard(root, "shard-00000", _arrays(2), [_row("s1/a", 2)])
+    assert shards.verify(root, "shard-00000") is None and second.name != first.name
+
+
 def test_manifest_card_and_clip_reader_on_s3(root, s3_env):
     data, rows = _arrays(12), [_row("s1/a", 12)]
     rows[0]["split"] = "train"
