@@ -142,8 +142,9 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def publish(path: Path, data: bytes) -> bool:
     """Create `path` with `data` only if nothing is there: True when this call created it, False when it existed.
-    Local: `open(..., "x")` of a temporary file, then `os.link` (fails if the name exists); object store: a
-    conditional PUT (`If-None-Match: *`), which the store refuses with 412 when the key exists."""
+    Local: a temporary file beside it, then `os.link` to the name (which fails if the name exists); object store:
+    a conditional PUT (`If-None-Match: *`), which the store refuses with 412 when the key exists. Raises
+    PermissionError naming `path` when the store refuses the write."""
     if is_remote(path):
         try:
             with writing(path):

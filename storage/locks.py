@@ -160,8 +160,20 @@ class _Lease:
         return True
 
     def renew(self) -> bool:
+        """Renew the lease. False when another holder has taken the lock over; a renewal that failed for another
+        reason (a network error, or one that did go through but whose answer was lost) is checked by reading the
+        lock back: still this holder's token, it is still held."""
         self.doc["renewals"] += 1
-        return self.replace(self.etag)
+        if self.replace(self.etag):
+            return True
+        try:
+            etag = self.seen()
+            if etag is not None and json.loads(self.fs.cat_file(self.path)).get("token") == self.doc["token"]:
+                self.etag = etag
+                return True
+        except (OSError, ValueError):
+            pass
+        return False
 
     def release(self) -> None:
         try:
