@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -74,7 +75,7 @@ def test_a_bucket_the_credentials_may_only_read_fails_the_build_at_its_first_wri
 def test_an_interrupted_build_on_s3_resumes_and_keeps_the_published_shards(s3_env, tmp_path):
     root = f"{s3_env.bucket('lab')}/resume"
     env = {**os.environ, locks.LEASE_ENV: "4"}  # the killed build's locks lapse 4 s after it stops renewing them
-    args = [str(location.Path(sys.executable).with_name("talkface")), "build", "--raw-root", str(SAMPLES),
+    args = [str(Path(sys.executable).with_name("talkface")), "build", "--raw-root", str(SAMPLES),
             "--data-root", root, "--shard-size", "2"]
     first = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)

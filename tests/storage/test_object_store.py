@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def root(s3_env, request):
 def test_a_url_is_a_upath_and_a_local_path_stays_a_path(tmp_path):
     assert location.as_path(tmp_path) == tmp_path and not location.is_remote(location.as_path(str(tmp_path)))
     assert location.normalise("s3://bucket/prefix/") == "s3://bucket/prefix"
-    assert location.normalise("data") == str((location.Path("data")).resolve())
+    assert location.normalise("data") == str(Path("data").resolve())
     with pytest.raises(ValueError, match=r"s3://bucket/p: put no credentials in the URL") as refused:
         location.normalise("s3://AKIA:hunter2@bucket/p")
     assert "hunter2" not in str(refused.value)
