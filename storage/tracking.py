@@ -82,6 +82,12 @@ def ensure_experiment(name: str, data_root: Path, uri: str | None = None) -> str
         client.restore_experiment(experiment.experiment_id)
     if experiment.tags.get(EXPERIMENT_KIND[0]) is None:  # made before talkface tagged it
         client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
+    if experiment.artifact_location.rstrip("/") != artifact_location(data_root).rstrip("/"):
+        logging.getLogger(__name__).warning(
+            "MLflow experiment %r keeps its artifacts in %s, not in this data root's %s: MLflow fixes an "
+            "experiment's artifact location when it is made, so its runs log there (a flow's `experiment` parameter "
+            "names another experiment)", name,
+            experiment.artifact_location, artifact_location(data_root))
     return experiment.experiment_id
 
 

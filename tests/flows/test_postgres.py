@@ -111,9 +111,17 @@ def test_two_one_click_benchmarks_at_once_on_postgresql(postgres, tmp_path):
         assert postgres.password not in text
 
 
-def test_a_build_a_training_and_a_benchmark_on_postgresql_and_s3(postgres, s3_env, tmp_path):
+@pytest.fixture
+def fresh_postgres():
+    """A PostgreSQL server of the test's own: its MLflow experiment is made with this test's data root."""
+    with postgres_server() as server:
+        yield server
+
+
+def test_a_build_a_training_and_a_benchmark_on_postgresql_and_s3(fresh_postgres, s3_env, tmp_path):
     """The lab's whole deployment: the servers on PostgreSQL, the data root in a bucket (moto, tests/s3.py), a
     benchmark from the CLI that builds the store into the bucket, trains from it and logs its artifacts there."""
+    postgres = fresh_postgres
     root = f"{s3_env.bucket('lab')}/deployment"
     prefect_port, mlflow_port, work = free_port(), free_port(), tmp_path / "work"
     ui, ui_lines = start(["ui", "--data-root", root, "--database", postgres.url, "--prefect-port", prefect_port,

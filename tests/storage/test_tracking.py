@@ -69,3 +69,15 @@ def test_register_and_download_model(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="no MLflow store"):
         download_model("models:/m@champion", tmp_path / "elsewhere", tmp_path / "f")
     assert not list(tmp_path.glob("*.db"))  # nothing written to the working directory
+
+
+def test_an_experiment_whose_artifacts_live_elsewhere_is_reported(tmp_path, caplog, monkeypatch):
+    """MLflow fixes an experiment's artifact location when it is made: a data root moved to a bucket keeps logging
+    to the old location, and the log says so."""
+    monkeypatch.setenv("TALKFACE_WORK_ROOT", str(tmp_path / "work"))
+    first, second = tmp_path / "first", "s3://lab/moved"
+    exp_id = ensure_experiment("talkface-test", first)
+    with caplog.at_level("WARNING", logger="storage.tracking"):
+        assert ensure_experiment("talkface-test", second, uri=tracking_uri(first)) == exp_id
+    assert f"keeps its artifacts in {artifact_location(first)}, not in this data root's s3://lab/moved/mlartifacts" \
+        in caplog.text
