@@ -179,7 +179,7 @@ def test_the_gan_losses_fall_over_a_few_dozen_steps(grid_store, tmp_path, earlie
         assert losses[term][-5:].mean() < 0.8 * losses[term][:3].mean(), (term, losses[term].round(3))
 
 
-def test_the_correlation_encoders_fit_one_batch(grid_store):
+def test_the_correlation_loss_falls_on_one_batch(grid_store):
     # ℓ_corr (Eq. 1) trains φ_s, φ_v and the generator's audio features: on one real batch it falls to a fraction
     stage = LipGANStage()
     cfg = stage.Config.preset("small")
