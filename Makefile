@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test test-fast install system-deps test-system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-cpbd benchmark-zheng benchmark-zheng-grid benchmark-ddp benchmark-ui benchmark-s3 clean
+.PHONY: demo test test-fast install system-deps test-system-deps benchmark-build benchmark-atvgnet benchmark-lipgan benchmark-sda benchmark-lipreader benchmark-blinks benchmark-cpbd benchmark-zheng benchmark-zheng-grid benchmark-ddp benchmark-ui benchmark-s3 benchmark-gpu-preflight clean
 
 demo: install  ## build the bundled GRID clips, train AT-net on CPU, score it, log to MLflow
 	$(BIN)/talkface benchmark --data-root $(DATA)
@@ -58,6 +58,10 @@ benchmark-ui: install test-system-deps  ## the Prefect UI's first page with 1,00
 
 benchmark-s3: install  ## build throughput to S3 (moto on loopback) against a local data root, same clips; shard writes and training reads alone
 	$(BIN)/python benchmarks/build_s3.py
+
+benchmark-gpu-preflight: install  ## what a lent GPU machine gets (wheels, a 6-clip store) and the whole GPU check on the CPU with only its packages
+	[ -d benchmarks/gpu_carry/store ] || bash benchmarks/gpu_check.sh --prepare
+	bash benchmarks/gpu_check.sh --preflight --dry-run
 
 install: system-deps $(STAMP)
 

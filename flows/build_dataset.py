@@ -22,6 +22,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, Field, field_validator, model_validator
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flows.parameters import Location
 from flows.runners import Runner, shard_runner, workers_share_api
 from storage import location, locks, manifest, shards, store
 from storage.crops import DEFAULT_CROPS, check_crops
@@ -39,7 +40,7 @@ class BuildParams(BaseModel):
     dataset: Literal["grid", "crema_d", "tcd_timit", "lrw"] = Field(
         "grid", description="dataset whose official layout `raw_root` holds")
     raw_root: Path = Field(..., description="root of the raw dataset, e.g. the folder holding s1/ and alignments/")
-    data_root: location.Location = Field("data", description="stores go to <data_root>/stores/<dataset>/<version>/: "
+    data_root: Location = Field("data", description="stores go to <data_root>/stores/<dataset>/<version>/: "
                                          "a folder, or an object store, s3://bucket/prefix (deploy/README.md)")
     crops: dict[str, tuple[int, int]] = Field(
         default_factory=lambda: dict(DEFAULT_CROPS),

@@ -21,6 +21,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
+from flows.parameters import Location
 from storage import location, store, tracking
 from tasks import published
 from tasks.steps import evaluate as steps
@@ -34,9 +35,9 @@ class EvaluateParams(BaseModel):
                                               "runs:/RUN/model or a model directory), scored on rendered videos")
     checkpoint: Path | None = Field(None, description="instead of model_uri: an AT-net checkpoint, scored on its "
                                                       "predicted landmarks")
-    store: location.Location = Field(..., description="a complete store to score on (a folder or an s3:// URL)")
+    store: Location = Field(..., description="a complete store to score on (a folder or an s3:// URL)")
     split: Literal["train", "val", "test"] = Field("test", description="store split to score")
-    data_root: location.Location = Field("data", description="where mlflow.db and run outputs live")
+    data_root: Location = Field("data", description="where mlflow.db and run outputs live")
     sync_model: Path | None = Field(None, description="a SyncNet checkpoint or the official syncnet_v2.model for AV "
                                                       "offset and confidence (none: not scored)")
     reader_model: Path | None = Field(None, description="a lip reader checkpoint (`talkface train --system "

@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field, field_validator
 
+from flows.parameters import Location
 from models.registry import SYSTEMS
 from storage import location, tracking
 from tasks.steps import import_weights as steps
@@ -39,7 +40,7 @@ class ImportParams(BaseModel):
                                                              "generator_23.pth; sda: one of grid/timit/crema.dat)")
     basics: Path | None = Field(None, description="ATVGnet: the authors' basics/ folder (none: the copy talkface "
                                                   "ships, models/atvgnet/authors_basics)")
-    data_root: location.Location = Field("data", description="where mlflow.db and run outputs live")
+    data_root: Location = Field("data", description="where mlflow.db and run outputs live")
     alias: str | None = Field(None, description='MLflow alias (none: "authors" for ATVGnet, "authors-grid", '
                                                 '"-timit" or "-crema" for sda by the file\'s name)')
     register_as: str | None = Field(None, description="MLflow registered model name (none: the system's name)")

@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field, model_validator
 
+from flows.parameters import Location
 from models.registry import SYSTEMS, get_system
 from storage import location, store, tracking
 from storage.crops import CROPS
@@ -40,9 +41,9 @@ class TrainParams(BaseModel):
     system: SystemName = Field("atvgnet", description="registered system to train (`talkface systems`)")
     stage: str | None = Field(None, description="train only this stage (none: every stage in order, then register "
                                                 "the model)")
-    store: location.Location = Field(..., description="a complete store, <data-root>/stores/<dataset>/<version> "
+    store: Location = Field(..., description="a complete store, <data-root>/stores/<dataset>/<version> "
                                      "(a folder or an s3:// URL)")
-    data_root: location.Location = Field("data", description="MLflow (mlflow.db, mlartifacts) and run outputs live "
+    data_root: Location = Field("data", description="MLflow (mlflow.db, mlartifacts) and run outputs live "
                                          "here (with an s3:// root: artifacts there, the rest in its work root)")
     preset: Literal["auto", "paper", "small"] = Field(
         "auto", description='stage configs: "paper" (published sizes), "small" (CPU sizes), "auto" (paper on GPU)')

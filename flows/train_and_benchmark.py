@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from flows.build_dataset import BuildParams, build_dataset
 from flows.evaluate import EvaluateParams, evaluate
+from flows.parameters import Location
 from flows.train import SystemSettings, TrainParams, train
 from models.registry import SYSTEMS
 from storage import location, store, tracking
@@ -52,7 +53,7 @@ class BenchmarkParams(BaseModel):
                                                         "without test_dataset)")
     raw_root: Path | None = Field(None, description="raw dataset root in its official layout; default: the GRID "
                                                     "clips bundled with talkface (dataset grid only)")
-    data_root: location.Location = Field("data", description="stores, mlflow.db, mlartifacts and run outputs (a "
+    data_root: Location = Field("data", description="stores, mlflow.db, mlartifacts and run outputs (a "
                                          "folder, or s3://bucket/prefix: deploy/README.md)")
     preset: Literal["auto", "paper", "small"] = Field(
         "auto", description='stage configs: "paper" (published sizes), "small" (CPU sizes), "auto" (paper on GPU)')

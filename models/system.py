@@ -77,8 +77,9 @@ class Stage:
         own (`models.config.RESUME_MAY_DIFFER`).
     `uses(cfg)`: the trained networks of earlier stages this one takes, frozen (e.g. a loss network); the loop
         loads each from that stage's checkpoint (`train_stage(inputs=…)`), keeps it in eval mode without gradients
-        and outside DDP, passes it to `step` among the modules, and saves it in this stage's checkpoints, so a
-        resumed run needs no inputs.
+        and outside DDP, passes it to `step` among the modules (its forward in the training precision, its other
+        attributes and methods as they are: `tasks.training.FrozenNetwork`), and saves it in this stage's
+        checkpoints, so a resumed run needs no inputs.
     """
 
     name: ClassVar[str]
@@ -144,6 +145,9 @@ class Generator(Protocol):
     __call__(still, still_landmarks, audio, n_frames): still uint8 (H, W, 3), the aligned crop of one frame;
         still_landmarks float32 (68, 2), its landmarks in crop pixels; audio int16 (S,) at 16 kHz; n_frames video
         frames at 25 fps (ceil(S / 640) for the whole recording) -> uint8 (n_frames, H, W, 3) RGB.
+    audio_features(audio), optional: generators that extract audio features on the CPU expose them as
+        `audio_features(audio)`: audio int16 (S,) at 16 kHz -> the float32 array their networks read (e.g. ATVGnet's
+        MFCC (A, 13) at 100 Hz), computed the way `__call__` computes them, so a benchmark can time it apart.
     """
 
     crop: Crop

@@ -22,10 +22,8 @@ import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Iterator
+from typing import Iterator
 from urllib.parse import urlsplit
-
-from pydantic import BeforeValidator
 
 # s3fs caches directory listings per process; another process's writes would then be missed (a waiting build that
 # looks for the card of a store another build completed, a shard another writer published)
@@ -68,11 +66,6 @@ def normalise(location: str | os.PathLike) -> str:
                          "logs); export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use ~/.aws/credentials "
                          "with mode 600")
     return text.rstrip("/")
-
-
-# A pydantic field type for a data root or a store: a local path (made absolute) or an fsspec URL, kept as text so
-# a Prefect parameter form and its JSON hold it as typed (a `Path` field would turn s3://b/p into s3:/b/p)
-Location = Annotated[str, BeforeValidator(normalise)]
 
 
 def as_path(location: str | os.PathLike) -> Path:

@@ -19,6 +19,9 @@ The loop keeps what makes a run reproducible and resumable (`../shared/specs/sys
   and refuses a checkpoint of another system or stage, or a config that differs outside the fields that may
   (`models.config.RESUME_MAY_DIFFER` and the stage's `resume_may_differ`).
 Logged values are averaged over ranks; `on_*` callbacks run on rank 0 only.
+
+Frozen networks (`Stage.uses`) run in the training precision like the trained ones (`FrozenNetwork`: Fabric's
+precision around their forward), but outside Fabric's strategy wrapper, so outside DDP.
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ from typing import Callable
 import numpy as np
 import torch
 from lightning_fabric import Fabric
+from lightning_fabric.plugins import Precision
+from torch import nn
 
 from models.config import RESUME_MAY_DIFFER
 from models.system import Stage
@@ -83,7 +88,10 @@ class TrainResult:
     checkpoints: paths written by this call, in order; last_checkpoint: the final one. seconds: wall time of the
     call; step_seconds: mean wall time of one step (data + updates) over the steps after the first (which includes
     start-up). n_samples: training samples in the split. device: where rank 0 ran. batch_size: the global batch.
-    world_size: processes. validation: `Stage.validate`'s scores after the last step ({} on other ranks).
+    world_size: processes. validation: `Stage.validate`'s scores after the last step ({} on other ranks, or when
+    `train_stage(validate=False)`). data_wait_seconds: mean wall time a step waited for its batch (the DataLoader's
+    `next`, with Fabric's move to the device), over the same steps as step_seconds; 0.0 when not measured.
+    step_times, data_waits: those two per step of this call, in seconds (a benchmark leaves out its own warm-up).
     """
 
     step: int
@@ -97,17 +105,27 @@ class TrainResult:
     batch_size: int
     world_size: int
     validation: dict[str, float] = field(default_factory=dict)
+    data_wait_seconds: float = 0.0
+    step_times: list[float] = field(default_factory=list)
+    data_waits: list[float] = field(default_factory=list)
 
     @property
     def samples_per_second(self) -> float:
         """Training samples (all ranks) per second of step time."""
         return self.batch_size / self.step_seconds if self.step_seconds else 0.0
 
+    @property
+    def dataloader_share(self) -> float:
+        """The fraction of step time spent waiting for batches: data_wait_seconds / step_seconds (0.0 when
+        step_seconds is 0)."""
+        return self.data_wait_seconds / self.step_seconds if self.step_seconds else 0.0
+
     def to_json(self) -> dict:
-        """The fields and samples_per_second as JSON primitives (paths as str), as a DDP job's rank 0 reports them."""
+        """The fields, samples_per_second and dataloader_share as JSON primitives (paths as str), as a DDP job's
+        rank 0 reports them."""
         return {**vars(self), "checkpoints": [str(p) for p in self.checkpoints],
                 "last_checkpoint": str(self.last_checkpoint), "losses": [[s, v] for s, v in self.losses],
-                "samples_per_second": self.samples_per_second}
+                "samples_per_second": self.samples_per_second, "dataloader_share": self.dataloader_share}
 
 
 def checkpoint_path(out_dir: Path, stage: str, step: int) -> Path:
@@ -138,6 +156,7 @@ def train_stage(
     on_checkpoint: Callable[[Path], None] | None = None,
     fabric: Fabric | None = None,
     inputs: dict[str, Path] | None = None,
+    validate: bool = True,
 ) -> TrainResult:
     """Train `stage` (of system `system`) on `store_dir`'s train split for `config.steps` steps; checkpoints go to
     `out_dir` (created). In a DDP job every rank calls it with the same arguments.
@@ -148,9 +167,11 @@ def train_stage(
     resume_from: a checkpoint of this system and stage (module docstring); ValueError when it is another's or the
     config differs where it may not. fabric: an already launched Fabric (else one is made from `devices`).
     inputs: {stage name: its checkpoint} of the earlier stages whose networks this one uses (`Stage.uses`; not
-    needed when resuming). Raises ValueError when the train split has fewer samples than a batch, when a used
-    stage's checkpoint is missing or another's, or when several processes are asked for outside a launched job
-    (start them with `tasks.launch.run_ranks`, torchrun or srun).
+    needed when resuming). validate: False skips `Stage.validate` after the last step (`TrainResult.validation` is
+    then {}), e.g. for a benchmark that times training only.
+    Raises ValueError when the train split has fewer samples than a batch, when a used stage's checkpoint is missing
+    or another's, or when several processes are asked for outside a launched job (start them with
+    `tasks.launch.run_ranks`, torchrun or srun).
     """
     if fabric is None and devices.world_size > 1 and not ({"LOCAL_RANK", "SLURM_PROCID"} & set(os.environ)):
         raise ValueError(f"{devices.world_size} processes: start the ranks with tasks.launch.run_ranks (or torchrun / "
@@ -159,8 +180,8 @@ def train_stage(
         fabric = devices.fabric()
         fabric.launch()
     with checkpoint.torch_threads(config.cpu_threads if fabric.device.type == "cpu" else 0):
-        return _train(system, stage, config, location.as_path(store_dir), Path(out_dir), fabric, resume_from, on_step, on_sample,
-                      on_checkpoint, inputs or {})
+        return _train(system, stage, config, location.as_path(store_dir), Path(out_dir), fabric, resume_from, on_step,
+                      on_sample, on_checkpoint, inputs or {}, validate)
 
 
 def frozen_inputs(system: str, stage: Stage, config, inputs: dict[str, Path]) -> dict[str, dict]:
@@ -188,8 +209,46 @@ def build_frozen(stage: Stage, config, saved: dict[str, dict]) -> dict[str, torc
     return out
 
 
+class FrozenNetwork(nn.Module):
+    """A frozen network (`Stage.uses`) whose forward runs in the training precision, as Fabric's module wrapper
+    runs a trained one's: floating-point inputs cast to the precision's dtype (bfloat16 under "bf16-mixed"), the
+    network under its forward context (autocast), floating-point outputs cast back to float32. Under "32-true" all
+    three are no-ops. It is not Fabric's wrapper because under DDP that wraps the network in
+    DistributedDataParallel, which refuses one without trainable parameters.
+
+    module: the network (what `Stage.validate` and a checkpoint see). Any attribute or method the wrapper lacks is
+    the network's (`detector.vocabulary`, `autoencoder.encode`); train()/eval()/requires_grad_() reach it as a
+    submodule. Only `forward` runs in the precision: a stage calls another of its methods inside `fabric.autocast()`.
+    """
+
+    def __init__(self, module: nn.Module, precision: Precision):
+        super().__init__()
+        self.module = module
+        self._precision = precision
+
+    def forward(self, *args, **kwargs):
+        args, kwargs = self._precision.convert_input((args, kwargs))
+        with self._precision.forward_context():
+            out = self.module(*args, **kwargs)
+        return self._precision.convert_output(out)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)  # parameters, buffers, submodules (`module`)
+        except AttributeError:
+            return getattr(self.module, name)
+
+
+def frozen_on_device(fabric: Fabric, nets: dict[str, nn.Module]) -> dict[str, FrozenNetwork]:
+    """`build_frozen`'s networks in Fabric's precision (its `convert_module`: bfloat16 weights under "bf16-true",
+    unchanged under mixed precision) on its device, each wrapped in a `FrozenNetwork`."""
+    precision = fabric.strategy.precision
+    return {name: FrozenNetwork(fabric.to_device(precision.convert_module(net)), precision)
+            for name, net in nets.items()}
+
+
 def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric: Fabric, resume_from, on_step,
-           on_sample, on_checkpoint, inputs: dict[str, Path]) -> TrainResult:
+           on_sample, on_checkpoint, inputs: dict[str, Path], validate: bool) -> TrainResult:
     t0 = time.time()
     rank0 = fabric.global_rank == 0
     if rank0:
@@ -205,7 +264,7 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
             module.load_state_dict(saved["modules"][name])
         step = int(saved["step"])
     frozen_saved = saved.get("frozen", {}) if saved is not None else frozen_inputs(system, stage, config, inputs)
-    frozen = {name: fabric.to_device(net) for name, net in build_frozen(stage, config, frozen_saved).items()}
+    frozen = frozen_on_device(fabric, build_frozen(stage, config, frozen_saved))
     if fabric.world_size > 1:  # BatchNorm statistics over the global batch
         from tasks.sync_batchnorm import convert_sync_batchnorm
 
@@ -229,6 +288,7 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
     losses: list[tuple[int, dict[str, float]]] = []
     checkpoints: list[Path] = []
     step_times: list[float] = []
+    wait_times: list[float] = []  # of each step, waiting for its batch
 
     def save() -> None:
         path = checkpoint_path(out_dir, stage.name, step)
@@ -251,6 +311,7 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
     while step < config.steps:
         t_step = time.perf_counter()
         batch = next(batches)
+        wait_times.append(time.perf_counter() - t_step)
         for name, lr in stage.learning_rates(config, step * config.batch_size * fabric.world_size / n_samples).items():
             for group in wrapped_opt[name].param_groups:
                 group["lr"] = lr
@@ -270,12 +331,20 @@ def _train(system, stage: Stage, config, store_dir: Path, out_dir: Path, fabric:
     if not checkpoints or checkpoints[-1] != checkpoint_path(out_dir, stage.name, step):
         save()
     del batches, loader  # stops persistent workers
-    validation = stage.validate({**modules, **frozen}, store_dir, config) if rank0 else {}
-    timed = step_times[1:] or step_times
+    unwrapped = {**modules, **{name: net.module for name, net in frozen.items()}}
+    validation = stage.validate(unwrapped, store_dir, config) if rank0 and validate else {}
     return TrainResult(step=step, losses=losses, checkpoints=checkpoints, last_checkpoint=checkpoints[-1],
-                       seconds=time.time() - t0, step_seconds=float(np.mean(timed)) if timed else 0.0,
+                       seconds=time.time() - t0, step_seconds=_mean_after_first(step_times),
                        n_samples=len(dataset), device=str(fabric.device), batch_size=config.batch_size,
-                       world_size=fabric.world_size, validation=validation)
+                       world_size=fabric.world_size, validation=validation,
+                       data_wait_seconds=_mean_after_first(wait_times), step_times=step_times,
+                       data_waits=wait_times)
+
+
+def _mean_after_first(seconds: list[float]) -> float:
+    """The mean of per-step times without the first step's (start-up), or of the one step; 0.0 for none."""
+    timed = seconds[1:] or seconds
+    return float(np.mean(timed)) if timed else 0.0
 
 
 def setup(fabric: Fabric, modules: dict, optimizers: dict) -> tuple[dict, dict]:
@@ -305,7 +374,7 @@ def fixed_batch_step_times(stage: Stage, config, store_dir: Path, devices: Devic
     for module in wrapped.values():
         module.train()
     frozen = build_frozen(stage, config, frozen_inputs(system, stage, config, inputs or {}))
-    wrapped.update({name: fabric.to_device(net) for name, net in frozen.items()})
+    wrapped.update(frozen_on_device(fabric, frozen))
     dataset = stage.dataset(location.as_path(store_dir), "train", config)
     indices = next(iter(StepBatchSampler(len(dataset), config.batch_size, seed=config.seed)))
     batch = {k: v.to(fabric.device) for k, v in default_collate([dataset[i] for i in indices]).items()}

@@ -31,7 +31,8 @@ def offending(path: Path, prefixes: tuple[str, ...]) -> list[str]:
 
 @pytest.mark.parametrize("path", modules("storage"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_storage_imports_no_upper_layer(path):
-    assert not offending(path, ("tasks", "flows", "models", "prefect"))
+    # storage/ imports on the GPU machine too (models/ reads stores): no pydantic there either
+    assert not offending(path, ("tasks", "flows", "models", "prefect", "pydantic"))
 
 
 @pytest.mark.parametrize("path", modules("models"), ids=lambda p: str(p.relative_to(ROOT)))

@@ -24,7 +24,7 @@ from models.atvgnet.data import mfcc_windows
 from models.atvgnet.inference import load_atnet, load_vgnet
 from models.system import eval_mode
 from models.weights import read_weights
-from storage import audio as audio_features
+from storage import audio as storage_audio
 from storage.crops import FACE
 from storage.landmark_pca import LandmarkPCA, normalise
 
@@ -61,10 +61,16 @@ class ATVGnetGenerator:
         vgnet, _ = load_vgnet(Path(model_dir) / "vgnet.pt", device)
         return cls(atnet, pca, vgnet)
 
+    def audio_features(self, audio: np.ndarray) -> np.ndarray:
+        """What AT-net reads, computed on the CPU: the MFCC float32 (A, 13) at 100 Hz (`storage.audio.mfcc`, c0 the
+        log-energy; A = 1 + ceil((S - 400) / 160)) of speech int16 (S,) at 16 kHz; `predict_landmarks` cuts its
+        28 x 12 windows. Raises ValueError for an empty recording."""
+        return storage_audio.mfcc(np.asarray(audio))
+
     def predict_landmarks(self, still_landmarks: np.ndarray, audio: np.ndarray, n_frames: int) -> np.ndarray:
         """AT-net's landmarks float32 (n_frames, 68, 2) in crop pixels, the ones VG-net renders (with the boost):
-        `predict_landmarks` on the MFCC of the speech int16 (S,) at 16 kHz."""
-        mfcc = audio_features.mfcc(np.asarray(audio))
+        `predict_landmarks` on the MFCC (`audio_features`) of the speech int16 (S,) at 16 kHz."""
+        mfcc = self.audio_features(audio)
         return predict_landmarks(self.atnet, self.pca, still_landmarks, mfcc, n_frames, boost=self.boost)
 
     def __call__(self, still: np.ndarray, still_landmarks: np.ndarray, audio: np.ndarray,

@@ -25,7 +25,7 @@ import torch
 from models.lipgan.data import mel_window, normalise_mel, resize_frames
 from models.lipgan.generator import GeneratorConfig, LipGANGenerator
 from models.weights import load_module, read_weights
-from storage import audio as audio_features
+from storage import audio as storage_audio
 from storage.crops import MOUTH
 
 SYSTEM, STAGE = "lipgan", "lipgan"
@@ -80,6 +80,14 @@ class LipGANTalker:
         generator, stats, T = load_generator(Path(model_dir) / f"{STAGE}.pt", device)
         return cls(generator, stats, T)
 
+    def audio_features(self, audio: np.ndarray) -> np.ndarray:
+        """What the generator's audio encoder reads, computed on the CPU: the log-mel (`storage.audio.log_mel`, dB,
+        100 Hz, the generator's n_mels bands) of speech int16 (S,) at 16 kHz, z-scored per band with the train
+        split's statistics (`mel_stats`): float32 (M, n_mels), M = 1 + S // 160; `__call__` cuts its 4T-row
+        windows. Raises ValueError for an empty recording."""
+        mel = storage_audio.log_mel(np.asarray(audio), n_mels=self.generator.cfg.n_mels)
+        return normalise_mel(mel, self.mel_stats)
+
     def __call__(self, still: np.ndarray, still_landmarks: np.ndarray | None, audio: np.ndarray,
                  n_frames: int) -> np.ndarray:
         still = np.asarray(still)
@@ -87,8 +95,8 @@ class LipGANTalker:
             raise ValueError(f"still must be uint8 (H, W, 3), got {still.dtype} {still.shape}")
         if n_frames < 1:
             raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-        S, n_mels = self.generator.cfg.image_size, self.generator.cfg.n_mels
-        mel = normalise_mel(audio_features.log_mel(np.asarray(audio), n_mels=n_mels), self.mel_stats)  # (M, n_mels)
+        S = self.generator.cfg.image_size
+        mel = self.audio_features(audio)  # (M, n_mels)
         T = self.T
         starts = window_starts(n_frames, T)
         windows = np.stack([mel_window(mel, s, T) for s in starts])[:, None]  # (W, 1, 4T, n_mels)

@@ -51,23 +51,46 @@ def audio_windows(audio: np.ndarray, n_frames: int, rate: int = SAMPLE_RATE) -> 
     the authors' `sda.VideoAnimator` does with `scipy.signal.resample`; their GRID model hears 50 kHz) is cut (or
     zero-padded) to rate / 25 · n_frames samples, padded with (window - hop) / 2 zeros each side, and window t =
     padded[hop·t : hop·t + window]: 0.2 s centred on frame t (spec §1). At 16 kHz: hop 640, window 3200, 1280 zeros.
+    `frame_windows(waveform(audio, rate, n_frames), n_frames, rate)`.
     Raises ValueError for n_frames < 1 or a rate that is not a multiple of 25 Hz."""
-    if n_frames < 1:
-        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-    if rate % 25:
-        raise ValueError(f"rate must be a multiple of 25 Hz (whole samples per frame), got {rate}")
-    hop, window = rate // 25, rate // 5
-    signal = np.asarray(audio)[: SAMPLES_PER_FRAME * n_frames].astype(np.float64)
+    _check_frames_and_rate(n_frames, rate)
+    return frame_windows(waveform(audio, rate, n_frames), n_frames, rate)
+
+
+def waveform(audio: np.ndarray, rate: int = SAMPLE_RATE, n_frames: int | None = None) -> np.ndarray:
+    """What the windows are cut from: speech int16 (S,) at 16 kHz -> float32 (S',) in [-1, 1] (/ 32767) at `rate`,
+    FFT-resampled (`scipy.signal.resample`) when `rate` is not 16 kHz; S' = S · rate / 16000. n_frames: only the
+    first 640 · n_frames samples (the frames' span), cut before resampling, as `audio_windows` does; None: all."""
+    signal = np.asarray(audio)
+    if n_frames is not None:
+        signal = signal[: SAMPLES_PER_FRAME * n_frames]
+    signal = signal.astype(np.float64)
     if rate != SAMPLE_RATE and len(signal):
         from scipy.signal import resample
 
         signal = resample(signal, len(signal) * rate // SAMPLE_RATE)
+    return (signal / 32767.0).astype(np.float32)
+
+
+def frame_windows(wave: np.ndarray, n_frames: int, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The 0.2 s windows centred on each of n_frames video frames (`audio_windows`) of a `waveform` float32 (S',) at
+    `rate`: float32 (n_frames, rate / 5), zeros where they reach past the waveform's ends. Raises ValueError for
+    n_frames < 1 or a rate that is not a multiple of 25 Hz."""
+    _check_frames_and_rate(n_frames, rate)
+    hop, window = rate // 25, rate // 5
     pad = (window - hop) // 2
-    wave = np.zeros(hop * n_frames + 2 * pad, np.float32)
-    used = (signal[: hop * n_frames] / 32767.0).astype(np.float32)
-    wave[pad : pad + len(used)] = used
+    padded = np.zeros(hop * n_frames + 2 * pad, np.float32)
+    used = wave[: hop * n_frames]
+    padded[pad : pad + len(used)] = used
     starts = hop * np.arange(n_frames)
-    return wave[starts[:, None] + np.arange(window)]  # (n_frames, window)
+    return padded[starts[:, None] + np.arange(window)]  # (n_frames, window)
+
+
+def _check_frames_and_rate(n_frames: int, rate: int) -> None:
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+    if rate % 25:
+        raise ValueError(f"rate must be a multiple of 25 Hz (whole samples per frame), got {rate}")
 
 
 class FaceGrid:

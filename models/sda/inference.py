@@ -3,7 +3,7 @@
 and the benchmark see of a trained model (`SDATalker`, the `models.system` Generator).
 
 1. The whole recording's 0.2 s windows, one per video frame, centred on it (`generator.audio_windows`), as the
-   authors' `sda.VideoAnimator` cuts them.
+   authors' `sda.VideoAnimator` cuts them, from the waveform at the model's rate (`SDATalker.audio_features`).
 2. One pass of the generator over the whole sequence (eval mode: the BatchNorm running statistics): the content
    and noise GRUs are recurrent, so any number of frames is one sequence, as in the authors' code; the frame
    decoder runs `batch` frames at a time, so memory stays bounded for long recordings.
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.sda.generator import SDAGenerator, SDAGeneratorConfig, audio_windows
+from models.sda.generator import SDAGenerator, SDAGeneratorConfig, frame_windows, waveform
 from models.weights import load_module, read_weights
 from storage.crops import FACE_SDA
 
@@ -66,6 +66,13 @@ class SDATalker:
             return AuthorsSDATalker.load(model_dir, device)
         return cls(load_generator(path, device))
 
+    def audio_features(self, audio: np.ndarray, n_frames: int | None = None) -> np.ndarray:
+        """What the generator's 0.2 s windows are cut from (`models.sda.generator.waveform`), on the CPU: speech
+        int16 (S,) at 16 kHz -> float32 (S',) in [-1, 1] at the generator's `audio_rate` (S' = S at 16 kHz; FFT-
+        resampled otherwise, e.g. 50 kHz for the authors' GRID model). n_frames: only the first 640 · n_frames
+        samples, cut before resampling (what `__call__` renders from); None: the whole recording."""
+        return waveform(audio, self.generator.cfg.audio_rate, n_frames)
+
     def noise(self, n_frames: int) -> torch.Tensor:
         """float32 (1, n_frames, noise_size): the seeded per-frame noise, N(0, noise_std²)."""
         cfg = self.generator.cfg
@@ -83,7 +90,8 @@ class SDATalker:
         g = self.generator
         dev = next(g.parameters()).device
         identity = torch.from_numpy(still).to(dev).permute(2, 0, 1).float().div(127.5).sub(1.0)[None]  # (1,3,H,W)
-        sound = torch.from_numpy(audio_windows(audio, n_frames, g.cfg.audio_rate)).to(dev)[None]  # (1, n, win)
+        windows = frame_windows(self.audio_features(audio, n_frames), n_frames, g.cfg.audio_rate)  # (n, win)
+        sound = torch.from_numpy(windows).to(dev)[None]  # (1, n, win)
         training = g.training
         g.eval()
         try:

@@ -2,7 +2,8 @@
 its landmarks and 16 kHz speech -> uint8 frames of the face saying it. What `evaluate`, `generate` and the
 benchmark see of a trained model (`ZhengGenerator`, the `models.system` Generator).
 
-1. MFCC of the speech (`storage.audio.mfcc`, 100 Hz) and one 28×12 window per video frame (ATVGnet's input).
+1. MFCC of the speech (`storage.audio.mfcc`, 100 Hz; `ZhengGenerator.audio_features`) and one 28×12 window per
+   video frame (ATVGnet's input).
 2. `predict_landmarks`: A2L over the whole utterance at once (its LSTM runs over any length, as ATVGnet's demo runs
    AT-net), the still's landmarks as l_ref (points outside the model's Tab. V subset zeroed); landmarks in crop
    pixels.
@@ -24,7 +25,7 @@ from models.zheng.a2l import A2L, A2LConfig
 from models.zheng.data import flat_landmarks
 from models.zheng.l2f import L2FConfig, UNetGenerator, landmark_heatmaps
 from models.zheng.landmarks import flat_mask, subset_mask
-from storage import audio as audio_features
+from storage import audio as storage_audio
 from storage.crops import FACE
 
 SYSTEM = "zheng"
@@ -50,14 +51,22 @@ def load_l2f(path: Path, device: str | torch.device = "cpu") -> tuple[UNetGenera
 
 def predict_landmarks(a2l: A2L, still_landmarks: np.ndarray, audio: np.ndarray, n_frames: int,
                       landmark_subset: str = "all", crop_size: int = 128) -> np.ndarray:
-    """A2L's landmarks float32 (n_frames, 68, 2) in crop pixels for the speech int16 (S,) at 16 kHz, from the
-    still's landmarks float (68, 2) in pixels of a `crop_size` crop, points outside `landmark_subset` zeroed in
-    l_ref (module docstring, 2.). A2L runs in eval mode on its own device (its training flags restored afterwards).
-    Raises ValueError when n_frames < 1."""
+    """A2L's landmarks float32 (n_frames, 68, 2) in crop pixels for the speech int16 (S,) at 16 kHz:
+    `mfcc_landmarks` on its MFCC (`storage.audio.mfcc`). Raises ValueError when n_frames < 1."""
+    return mfcc_landmarks(a2l, still_landmarks, storage_audio.mfcc(np.asarray(audio)), n_frames, landmark_subset,
+                          crop_size)
+
+
+def mfcc_landmarks(a2l: A2L, still_landmarks: np.ndarray, mfcc: np.ndarray, n_frames: int,
+                   landmark_subset: str = "all", crop_size: int = 128) -> np.ndarray:
+    """A2L's landmarks float32 (n_frames, 68, 2) in crop pixels from the MFCC float32 (A, 13) at 100 Hz of the
+    speech (one 28 x 12 window per video frame, `mfcc_windows`) and the still's landmarks float (68, 2) in pixels of
+    a `crop_size` crop, points outside `landmark_subset` zeroed in l_ref (module docstring, 2.). A2L runs in eval
+    mode on its own device (its training flags restored afterwards). Raises ValueError when n_frames < 1."""
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
     dev = next(a2l.parameters()).device
-    windows = mfcc_windows(audio_features.mfcc(np.asarray(audio)), np.arange(n_frames))  # (n, 28, 12)
+    windows = mfcc_windows(np.asarray(mfcc, np.float32), np.arange(n_frames))  # (n, 28, 12)
     reference = torch.from_numpy(flat_landmarks(np.asarray(still_landmarks, np.float32), crop_size))[None].to(dev)
     with eval_mode(a2l), torch.inference_mode():
         pred = a2l(reference * flat_mask(landmark_subset).to(dev), torch.from_numpy(windows)[None].to(dev))
@@ -93,10 +102,18 @@ class ZhengGenerator:
             raise ValueError(f"{model_dir}: A2L was trained on landmark subset {subset}, L2F on {l2f_subset}")
         return cls(a2l, l2f, subset)
 
+    def audio_features(self, audio: np.ndarray) -> np.ndarray:
+        """What A2L reads, computed on the CPU: the MFCC float32 (A, 13) at 100 Hz (`storage.audio.mfcc`, ATVGnet's
+        input; A = 1 + ceil((S - 400) / 160)) of speech int16 (S,) at 16 kHz; `mfcc_landmarks` cuts its 28 x 12
+        windows. Raises ValueError for an empty recording."""
+        return storage_audio.mfcc(np.asarray(audio))
+
     def predict_landmarks(self, still_landmarks: np.ndarray, audio: np.ndarray, n_frames: int) -> np.ndarray:
-        """A2L's landmarks float32 (n_frames, 68, 2) in crop pixels (`predict_landmarks`); points outside the
-        subset are not predicted: ignore them (`landmark_mask`)."""
-        return predict_landmarks(self.a2l, still_landmarks, audio, n_frames, self.subset, self.crop.size[0])
+        """A2L's landmarks float32 (n_frames, 68, 2) in crop pixels (`predict_landmarks`) of speech int16 (S,) at
+        16 kHz; points outside the subset are not predicted: ignore them (`landmark_mask`). Raises ValueError when
+        n_frames < 1."""
+        return mfcc_landmarks(self.a2l, still_landmarks, self.audio_features(audio), n_frames, self.subset,
+                              self.crop.size[0])
 
     def render(self, still: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """L2F frames uint8 (n, H, W, 3) of the still face uint8 (H, W, 3) at landmarks float (n, 68, 2) in crop

@@ -19,7 +19,7 @@ from models.zheng.generator import ZhengGenerator
 from models.zheng.stages import (GRID_WORDS, A2LLossConfig, A2LStage, L2FLossConfig, L2FStage, MIStage, WordStage,
                                  estimator_inputs, pair_scores, rec_loss, render_inputs)
 from storage.dataset import ClipReader, ok_clips
-from tasks.training import build_frozen, frozen_inputs
+from tasks.training import Devices, build_frozen, frozen_inputs, train_stage
 from tests.conftest import train_small
 
 
@@ -131,6 +131,44 @@ def test_a2l_trains_through_a_frozen_detector_and_estimator(trained, grid_store)
     assert detector.training and all(getattr(m, "dropout", 0) == 0 for m in detector.modules())
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in detector.modules())
     assert trained["a2l"].step == 3 and np.isfinite(trained["a2l"].losses[-1][1]["loss"])
+
+
+@pytest.mark.parametrize("precision,dtype", [("bf16-mixed", torch.bfloat16), ("32-true", torch.float32)])
+def test_the_frozen_detector_and_estimator_run_in_the_training_precision(trained, grid_store, tmp_path, precision,
+                                                                         dtype):
+    # A2L's step calls them outside Fabric's module wrapper: the loop puts them under the precision itself
+    from models.zheng.mi import MIEstimator
+    from models.zheng.word_detector import WordDetector
+
+    seen = []
+
+    def record(module, args, output):
+        if isinstance(module, (WordDetector, MIEstimator)):
+            seen.append((type(module).__name__, output.dtype))
+
+    stage = A2LStage()
+    cfg = stage.Config.preset("small", steps=1, batch_size=2, checkpoint_every=0)
+    inputs = {"word": trained["word"].last_checkpoint, "mi": trained["mi"].last_checkpoint}
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        result = train_stage("zheng", stage, cfg, grid_store, tmp_path, Devices(accelerator="cpu", precision=precision),
+                             inputs=inputs)
+    finally:
+        handle.remove()
+    assert sorted(set(seen)) == [("MIEstimator", dtype), ("WordDetector", dtype)], seen
+    assert np.isfinite(result.losses[-1][1]["loss"])
+
+
+def test_the_loop_reports_its_data_wait_and_can_skip_validation(grid_store, tmp_path):
+    stage = WordStage()  # its validate scores the held-out words (test_the_detector_learns_...)
+    cfg = stage.Config.preset("small", steps=4, batch_size=4, checkpoint_every=0)
+    result = train_stage("zheng", stage, cfg, grid_store, tmp_path, Devices(accelerator="cpu"), validate=False)
+    assert result.validation == {}
+    assert 0 < result.data_wait_seconds < result.step_seconds
+    assert result.dataloader_share == result.data_wait_seconds / result.step_seconds
+    report = result.to_json()
+    assert (report["data_wait_seconds"], report["dataloader_share"]) == (result.data_wait_seconds,
+                                                                         result.dataloader_share)
 
 
 def test_each_tab4_switch_changes_what_a2l_trains(trained, grid_store):
