@@ -116,8 +116,11 @@ def download_wheels(pins: dict[str, str], wheels: Path) -> None:
                                  "--implementation", "cp", *platforms, "-d", str(wheels), f"{name}=={version}"],
                                 capture_output=True, text=True)
         if binary.returncode != 0:  # no wheel published: build one here from the sdist
-            subprocess.run([*pip, "wheel", "--no-deps", "--no-binary", name, "-w", str(wheels), f"{name}=={version}"],
-                           check=True)
+            built = subprocess.run([*pip, "wheel", "--no-deps", "--no-binary", name, "-w", str(wheels),
+                                    f"{name}=={version}"], capture_output=True, text=True)
+            if built.returncode != 0:
+                raise RuntimeError(f"no wheel of {name}=={version} for CPython 3.12:\n{binary.stderr}\n"
+                                   f"and building one from its sdist failed:\n{built.stderr}")
 
 
 def build_store(carry: Path, clips: tuple[str, ...] = CLIPS) -> Path:
@@ -126,10 +129,9 @@ def build_store(carry: Path, clips: tuple[str, ...] = CLIPS) -> Path:
     raw, data = carry / "raw", carry / "data"
     for clip in clips:
         speaker, name = clip.split("/")
-        for src, dst in ((f"{speaker}/{name}.mpg", f"{speaker}/{name}.mpg"),
-                         (f"alignments/{speaker}/{name}.align", f"alignments/{speaker}/{name}.align")):
-            (raw / dst).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(ROOT / "samples" / "grid" / src, raw / dst)
+        for path in (f"{speaker}/{name}.mpg", f"alignments/{speaker}/{name}.align"):  # the official layout
+            (raw / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / "samples" / "grid" / path, raw / path)
     talkface = Path(sys.executable).with_name("talkface")
     out = subprocess.run([str(talkface), "build", "--raw-root", str(raw), "--data-root", str(data), "--shard-size",
                           "4"], check=True, capture_output=True, text=True)
