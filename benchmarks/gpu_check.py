@@ -22,7 +22,7 @@ networks, `Stage.uses`, gets the final checkpoints of those stages' runs here: s
 - peak GiB = `torch.cuda.max_memory_allocated()` over the stage's run.
 Per rendering system, from a model directory exported from its stages' checkpoints here: one test clip's still (the
 generator's own crop, `generator.crop.field`; the face crop's landmarks with it) and its audio repeated to n = T·B
-frames (T = the generator's `T`, else 16; B = --batches), rendered with B chunks per forward, under bf16 autocast
+frames (T = the generator's `T`, else 16; B = --batches), all n in one forward (`BATCHES_FRAMES`), under bf16 autocast
 (TF32 on); one warm-up call, then --calls timed calls: frames/s from the median call, and the generator's CPU audio
 features (`audio_features`, where it has one) timed apart on the same audio. A bf16 call that fails is retried in
 float32, and the row says so.
@@ -64,6 +64,9 @@ from tasks.training import Devices, train_stage  # noqa: E402
 
 FIRST_STAGE_GUESS_S = 30.0  # the time budgeted for a first stage or generator, before any has been measured
 SAMPLES_PER_FRAME = 640  # 16 kHz audio at 25 fps
+# The unit of each generator's `batch`: T-frame chunks (ATVGnet's VG-net, the lip GAN's windows) or single frames
+# (Vougioukas et al.'s frame decoder, Zheng's U-Net). The check renders T·B frames, T·B of them per forward, for all.
+BATCHES_FRAMES = frozenset({"sda", "zheng"})
 
 
 # --- where the rows go -----------------------------------------------------------------------------------------------
@@ -190,7 +193,8 @@ def time_stage(system: System, stage: Stage, args: argparse.Namespace, out_dir: 
     row = {"kind": "stage", "system": system.name, "stage": stage.name, "status": "ok",
            "precision": "bf16-mixed, TF32" if args.device == "cuda" else "32-true", "batch": result.batch_size,
            "distinct": batched.distinct, "steps_timed": len(result.step_times[steps]),
-           "samples_per_s": result.batch_size / step_s, "step_s": step_s, "data_wait_s": wait_s, "dataloader_share": wait_s / step_s,
+           "samples_per_s": result.batch_size / step_s, "step_s": step_s, "data_wait_s": wait_s,
+           "dataloader_share": wait_s / step_s,
            "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else None,
            "seconds": time.monotonic() - t0, "device": result.device}
     return row, result.last_checkpoint
@@ -213,7 +217,7 @@ def median_seconds(call, calls: int) -> float:
     return float(np.median(times))
 
 
-def test_still(generator, store: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def still_and_audio(generator, store: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """A test clip's first frame in the generator's crop, the face crop's landmarks (None for another crop) and
     the clip's audio int16 (S,) at 16 kHz."""
     row = ok_clips(store, "test").iloc[0]
@@ -227,10 +231,10 @@ def time_generator(system: System, model_dir: Path, args: argparse.Namespace, ba
                    precision: str) -> dict:
     """The generator's row at one batch and precision (module docstring)."""
     generator = system.generator.load(model_dir, args.device)
-    still, points, audio = test_still(generator, args.store)
-    T = getattr(generator, "T", 16)  # frames one batch item renders in one forward
-    generator.batch = batch
+    still, points, audio = still_and_audio(generator, args.store)
+    T = getattr(generator, "T", 16)  # frames of one batch item
     n = T * batch
+    generator.batch = n if system.name in BATCHES_FRAMES else batch  # n frames per forward either way
     wave = np.resize(audio, n * SAMPLES_PER_FRAME)  # the clip's audio repeated to n frames
     with precision_context(precision, args.device):
         frames = generator(still, points, wave, n)  # warm-up: cuDNN autotuning, allocations
@@ -386,8 +390,8 @@ def table(rows: list[dict]) -> str:
         else:
             lines.append(f"| {r['system']}/{r['stage']} | {r['status']}: {r.get('error') or r.get('why')} "
                          "| | | | | | | |")
-    lines += ["", "| system | status | precision | batch (T-frame chunks) | frames | frames/s | audio features s | "
-              "frames/s without features |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines += ["", "| system | status | precision | batch (16-frame items) | frames per forward | frames/s | "
+              "audio features s | frames/s without features |", "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in (r for r in rows if r["kind"] == "inference"):
         if r["status"] == "ok":
             lines.append(f"| {r['system']} | ok | {r['precision']} | {r['batch']} | {r['frames']} | "
@@ -465,7 +469,8 @@ def count_flops(args: argparse.Namespace) -> None:
             checkpoints: dict[str, Path] = {}
             for stage in system.stages:
                 batch = stage_config(stage, args).batch_size
-                cfg = stage_config(stage, argparse.Namespace(**{**vars(args), "steps": 1, "batch": 2, "num_workers": 0}))
+                one_step = {**vars(args), "steps": 1, "batch": 2, "num_workers": 0}
+                cfg = stage_config(stage, argparse.Namespace(**one_step))
                 used = {s.name: checkpoints[s.name] for s, _ in stage.uses(cfg).values()}
                 with FlopCounterMode(display=False) as counter:
                     result = train_stage(system.name, AtLeastBatch(stage, 2), cfg, args.store, Path(tmp), Devices(

@@ -166,6 +166,8 @@ def test_the_loop_reports_its_data_wait_and_can_skip_validation(grid_store, tmp_
     assert result.validation == {}
     assert 0 < result.data_wait_seconds < result.step_seconds
     assert result.dataloader_share == result.data_wait_seconds / result.step_seconds
+    assert len(result.data_waits) == len(result.step_times) == 4  # per step, for a benchmark's own warm-up
+    assert result.data_wait_seconds == pytest.approx(np.mean(result.data_waits[1:]))
     report = result.to_json()
     assert (report["data_wait_seconds"], report["dataloader_share"]) == (result.data_wait_seconds,
                                                                          result.dataloader_share)
