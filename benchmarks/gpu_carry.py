@@ -46,6 +46,9 @@ CARRY = ROOT / "benchmarks" / "gpu_carry"
 MACHINE_LIST = Path(__file__).with_name("gpu_machine_packages.txt")
 SITE = Path(__file__).with_name("gpu_preflight_site")  # its sitecustomize.py calls block_missing
 WHEELS_ENV = "TALKFACE_GPU_WHEELS"
+# The dry run: the whole check on the CPU, briefly (small preset, 2 steps, no workers, one inference batch)
+DRY_RUN = ("--device", "cpu", "--preset", "small", "--steps", "2", "--warmup", "1", "--num-workers", "0", "--calls",
+           "1", "--batches", "2")
 TREE_LIMIT = 64 * 2**20  # bytes a device call takes: tracked and untracked files plus what is carried
 TREE_MARGIN = 4 * 2**20  # room for the tree to grow between a preflight and the run
 
@@ -264,9 +267,7 @@ def preflight(carry: Path = CARRY, store: Path | None = None, dry_run: bool = Fa
                                  "machine's packages and the carried wheels")
     if dry_run:
         with tempfile.TemporaryDirectory(prefix="talkface-gpu-dry-run-") as out:
-            run = run_blocked(["benchmarks/gpu_check.py", "--store", str(store), "--device", "cpu", "--preset",
-                               "small", "--steps", "2", "--warmup", "1", "--num-workers", "0", "--calls", "1",
-                               "--batches", "2", "--out-dir", out], wheels)
+            run = run_blocked(["benchmarks/gpu_check.py", "--store", str(store), *DRY_RUN, "--out-dir", out], wheels)
             rows = [json.loads(line) for line in (Path(out) / "gpu_check.jsonl").read_text().splitlines()]
             bad = [r for r in rows if r.get("status") not in (None, "ok")]
             report(run.returncode == 0 and not bad, "the whole check on the CPU (small preset, 2 steps) in the "

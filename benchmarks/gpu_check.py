@@ -56,6 +56,7 @@ from torch.utils.data import Dataset
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.atvgnet_speed import time_calls  # noqa: E402
 from models.registry import SYSTEMS  # noqa: E402
 from models.system import Stage, System  # noqa: E402
 from storage.dataset import ClipReader, ok_clips  # noqa: E402
@@ -101,8 +102,11 @@ class Clock:
     def elapsed(self) -> float:
         return time.monotonic() - self.start
 
-    def fits(self, seconds: float) -> bool:
-        return self.elapsed() + seconds <= self.deadline_s
+    def too_late(self, seconds: float) -> str | None:
+        """Why work expected to take `seconds` must not start (it would end past the deadline); None when it fits."""
+        if self.elapsed() + seconds <= self.deadline_s:
+            return None
+        return f"deadline: {seconds:.0f} s expected, {self.deadline_s - self.elapsed():.0f} s left"
 
 
 def environment(device: str) -> dict:
@@ -207,16 +211,6 @@ def precision_context(precision: str, device: str):
     return torch.autocast(device_type=device, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
 
 
-def median_seconds(call, calls: int) -> float:
-    """The median wall time of `calls` calls of `call()` (each returns host data, so the device is synced)."""
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def still_and_audio(generator, store: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """A test clip's first frame in the generator's crop, the face crop's landmarks (None for another crop) and
     the clip's audio int16 (S,) at 16 kHz."""
@@ -227,20 +221,20 @@ def still_and_audio(generator, store: Path) -> tuple[np.ndarray, np.ndarray | No
     return reader.crops(row, crop)[0], points, reader.audio(row)
 
 
-def time_generator(system: System, model_dir: Path, args: argparse.Namespace, batch: int,
+def time_generator(system: System, generator, inputs: tuple, args: argparse.Namespace, batch: int,
                    precision: str) -> dict:
-    """The generator's row at one batch and precision (module docstring)."""
-    generator = system.generator.load(model_dir, args.device)
-    still, points, audio = still_and_audio(generator, args.store)
+    """The generator's row at one batch and precision (module docstring). inputs: `still_and_audio`."""
+    still, points, audio = inputs
     T = getattr(generator, "T", 16)  # frames of one batch item
     n = T * batch
     generator.batch = n if system.name in BATCHES_FRAMES else batch  # n frames per forward either way
     wave = np.resize(audio, n * SAMPLES_PER_FRAME)  # the clip's audio repeated to n frames
+    device = torch.device(args.device)
     with precision_context(precision, args.device):
         frames = generator(still, points, wave, n)  # warm-up: cuDNN autotuning, allocations
-        call_s = median_seconds(lambda: generator(still, points, wave, n), args.calls)
+        call_s = float(np.median(time_calls(lambda: generator(still, points, wave, n), device, args.calls, 0)))
     features = getattr(generator, "audio_features", None)
-    features_s = median_seconds(lambda: features(wave), args.calls) if features else None
+    features_s = float(np.median(time_calls(lambda: features(wave), device, args.calls, 0))) if features else None
     return {"kind": "inference", "system": system.name, "status": "ok", "batch": batch, "frames": n,
             "frame_shape": list(frames.shape[1:]), "precision": f"{precision} autocast, TF32"
             if args.device == "cuda" else f"{precision} autocast (cpu)", "calls": args.calls, "call_s": call_s,
@@ -282,13 +276,12 @@ def run_system(system: System, args: argparse.Namespace, rows: Rows, clock: Cloc
             row = {"kind": "stage", "system": system.name, "stage": stage.name}
             used = [s.name for s, _ in stage.uses(stage_config(stage, args)).values()]
             missing = [name for name in used if name not in checkpoints]
-            expected = max(durations, default=FIRST_STAGE_GUESS_S)
+            late = clock.too_late(max(durations, default=FIRST_STAGE_GUESS_S))
             if missing:
                 rows.add({**row, "status": "skipped", "why": f"needs the networks of {', '.join(missing)}, "
                                                               "which did not train"})
-            elif not clock.fits(expected):
-                rows.add({**row, "status": "skipped", "why": f"deadline: {expected:.0f} s expected, "
-                                                              f"{clock.deadline_s - clock.elapsed():.0f} s left"})
+            elif late:
+                rows.add({**row, "status": "skipped", "why": late})
             else:
                 t0, rows.running = time.monotonic(), f"{system.name}/{stage.name}"
                 try:
@@ -312,24 +305,24 @@ def run_generator(system: System, args: argparse.Namespace, rows: Rows, clock: C
                   checkpoints: dict[str, Path], tmp: Path) -> None:
     row = {"kind": "inference", "system": system.name}
     missing = [s.name for s in system.stages if s.inference_modules and s.name not in checkpoints]
-    expected = max(durations, default=FIRST_STAGE_GUESS_S)
+    late = clock.too_late(max(durations, default=FIRST_STAGE_GUESS_S))
     if missing:
         rows.add({**row, "status": "skipped", "why": f"stages {', '.join(missing)} did not train"})
         return
-    if not clock.fits(expected):
-        rows.add({**row, "status": "skipped", "why": f"deadline: {expected:.0f} s expected, "
-                                                      f"{clock.deadline_s - clock.elapsed():.0f} s left"})
+    if late:
+        rows.add({**row, "status": "skipped", "why": late})
         return
     t0, rows.running = time.monotonic(), f"{system.name} inference"
     try:
-        model_dir = export_model(system, checkpoints, tmp / "model")
+        generator = system.generator.load(export_model(system, checkpoints, tmp / "model"), args.device)
+        inputs = still_and_audio(generator, args.store)
     except Exception as error:
         rows.add(error_row(row, error))
         return
     for batch in args.batches:
         for precision in ("bf16", "fp32"):
             try:
-                rows.add(time_generator(system, model_dir, args, batch, precision))
+                rows.add(time_generator(system, generator, inputs, args, batch, precision))
                 break
             except Exception as error:  # a bf16 failure is recorded, then the same call in float32
                 rows.add(error_row({**row, "batch": batch, "precision": precision}, error))

@@ -102,9 +102,8 @@ def test_wheel_problems_names_a_wrong_python_a_second_version_and_a_missing_requ
 # --- the check on the CPU, in the blocked interpreter -----------------------------------------------------------------
 
 def test_the_whole_check_runs_on_the_cpu_with_only_the_gpu_machines_packages(carry, grid_store, tmp_path):
-    out = blocked(["benchmarks/gpu_check.py", "--store", str(grid_store), "--device", "cpu", "--preset", "small",
-                   "--steps", "2", "--warmup", "1", "--num-workers", "0", "--calls", "1", "--batches", "2",
-                   "--out-dir", str(tmp_path)], carry / "wheels")
+    out = blocked(["benchmarks/gpu_check.py", "--store", str(grid_store), *gpu_carry.DRY_RUN, "--out-dir",
+                   str(tmp_path)], carry / "wheels")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     rows = rows_of(tmp_path)
     assert rows[0]["kind"] == "environment" and rows[0]["torch"] == torch.__version__
